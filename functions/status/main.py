@@ -1,0 +1,41 @@
+"""status (HTTP): read the caller's runs.
+
+GET /api/v1/pipelines/runs/{pipeline_logging_id}
+GET /api/v1/pipelines/runs?pipeline_id=&status=&page_size=&page_token=
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from werkzeug.wrappers import Request, Response
+
+from shared import web
+
+ROUTES = web.routes(
+    ("GET", "/api/v1/pipelines/runs/<run_id>", "get"),
+    ("GET", "/api/v1/pipelines/runs", "list"),
+)
+
+
+def get_run(request: Request, run_id: str) -> Response:
+    from shared import runtime
+    from shared.services import auth, runs
+
+    store = runtime.backend().store
+    org = auth.authenticate(store, request.headers.get("X-API-Key"))
+    return web.json_response(runs.get(store, org, run_id).public())
+
+
+def list_runs(request: Request) -> Response:
+    from shared import runtime
+    from shared.services import auth, runs
+
+    store = runtime.backend().store
+    org = auth.authenticate(store, request.headers.get("X-API-Key"))
+    page = runs.list_page(store, org, request.args.to_dict())
+    return web.json_response({"runs": [run.public() for run in page.runs], "next_page_token": page.next_page_token})
+
+
+@functions_framework.http
+def status(request: Request) -> Response:
+    return web.dispatch(request, ROUTES, {"get": get_run, "list": list_runs})

@@ -1,0 +1,43 @@
+"""submit (HTTP): authenticate a run request, validate it, record it PENDING and queue it.
+
+POST /api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}   X-API-Key   -> 202
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from werkzeug.wrappers import Request, Response
+
+from shared import web
+
+ROUTES = web.routes(("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<domain>/<pipeline>", "run"))
+
+
+def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
+    # imported on first request, not at cold start (functions-framework's lazy-globals pattern)
+    from shared import runtime
+    from shared.domain.runs import PipelineRef
+    from shared.services import auth, submission
+    from shared.settings import get_settings
+
+    backend, settings = runtime.backend(), get_settings()
+    org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
+    body = web.read_json(request, settings.max_body_bytes)
+    ref = PipelineRef(provider, domain, pipeline)
+    run = submission.submit_run(backend, settings, org, ref, body)
+    return web.json_response(
+        {
+            "status": run.status,
+            "pipeline_logging_id": run.pipeline_logging_id,
+            "pipeline_id": run.pipeline_id,
+            "org_slug": run.org_slug,
+            "parameters": run.parameters,
+            "message": f"Pipeline {provider}/{pipeline} triggered successfully for {org.slug} (async mode)",
+        },
+        202,
+    )
+
+
+@functions_framework.http
+def submit(request: Request) -> Response:
+    return web.dispatch(request, ROUTES, {"run": run_pipeline})

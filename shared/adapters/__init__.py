@@ -1,0 +1,1 @@
+"""Adapters: one folder per backend, each implementing every port of ``shared.ports``."""

@@ -1,0 +1,76 @@
+"""Integrations: an org's credentials for a provider, stored encrypted.
+
+Only ``metadata`` is ever shown; the credential leaves the store encrypted and is decrypted in the
+worker's memory alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.domain import identifiers
+from shared.errors import InvalidRequest
+
+GCP_SA = "GCP_SA"
+# integration type -> provider path segment
+PROVIDERS = {GCP_SA: "gcp"}
+INTEGRATION_FOR_PROVIDER = {provider: kind for kind, provider in PROVIDERS.items()}
+
+_SA_EMAIL = re.compile(r"[a-z][a-z0-9-]{4,29}@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com")
+_SA_FIELDS = ("type", "project_id", "private_key_id", "private_key", "client_email", "client_id")
+_MAX_CREDENTIAL_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Integration:
+    org_slug: str
+    integration_type: str
+    metadata: dict[str, Any]
+    encrypted_credential: dict[str, Any] = field(repr=False)
+    created_at: str
+    updated_at: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "org_slug": self.org_slug,
+            "integration_type": self.integration_type,
+            "provider": PROVIDERS[self.integration_type],
+            "status": "configured",
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            **self.metadata,
+        }
+
+
+def associated_data(org_slug: str, integration_type: str) -> bytes:
+    """Binds a ciphertext to its org and provider: it will not decrypt as anyone else's."""
+    return f"cloudact:integration:{org_slug}:{integration_type}".encode()
+
+
+def validate_gcp_service_account(credential: object) -> tuple[bytes, dict[str, str]]:
+    """Checks a service-account key's shape; returns its canonical bytes and public metadata."""
+    if isinstance(credential, str):
+        try:
+            credential = json.loads(credential)
+        except ValueError:
+            raise InvalidRequest("Invalid credential: not JSON", field="credential") from None
+    if not isinstance(credential, dict):
+        raise InvalidRequest("Invalid credential: expected a service-account JSON object", field="credential")
+    missing = [name for name in _SA_FIELDS if not isinstance(credential.get(name), str) or not credential[name]]
+    if missing:
+        raise InvalidRequest(f"Invalid credential: missing {', '.join(missing)}", field="credential")
+    if credential["type"] != "service_account":
+        raise InvalidRequest("Invalid credential: type must be service_account", field="credential.type")
+    identifiers.check(identifiers.GCP_PROJECT, credential["project_id"], "credential.project_id")
+    if not _SA_EMAIL.fullmatch(credential["client_email"]):
+        raise InvalidRequest("Invalid credential: client_email is not a service-account email", field="credential.client_email")
+    if not credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----"):
+        raise InvalidRequest("Invalid credential: private_key is not a PEM private key", field="credential.private_key")
+    canonical = json.dumps(credential, sort_keys=True).encode()
+    if len(canonical) > _MAX_CREDENTIAL_BYTES:
+        raise InvalidRequest("Invalid credential: too large", field="credential")
+    metadata = {"project_id": credential["project_id"], "client_email": credential["client_email"]}
+    return canonical, metadata

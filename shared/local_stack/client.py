@@ -1,0 +1,50 @@
+"""A small HTTP client for the API, used by the CLI and the demo (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from shared.errors import CloudActError
+
+
+class ApiError(CloudActError):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(f"HTTP {status}: {error.get('message', body)}")
+        self.http_status = status
+        self.body = body
+
+
+class ApiClient:
+    def __init__(self, base_url: str, api_key: str | None = None, admin_key: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.admin_key = admin_key
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["X-API-Key"] = self.api_key
+        if self.admin_key:
+            headers["X-Admin-Key"] = self.admin_key
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own loopback URL
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            raise ApiError(exc.code, json.loads(raw) if raw else {}) from None
+        return json.loads(raw) if raw else {}
+
+    def run_pipeline(self, org: str, pipeline_path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/api/v1/pipelines/run/{org}/{pipeline_path}", params)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/v1/pipelines/runs/{run_id}")

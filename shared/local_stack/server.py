@@ -1,0 +1,190 @@
+"""``serve``: every HTTP function behind one loopback port, plus the queue's push delivery.
+
+Each Cloud Function is loaded exactly as production loads it (functions-framework's ``create_app``
+on ``functions/<name>/main.py``); requests are routed to it by path prefix, as a load balancer
+would. Queued runs are delivered to the execute function as Pub/Sub ``messagePublished``
+CloudEvents over its HTTP interface: a 2xx acknowledges, anything else is redelivered with backoff,
+and a message past its last attempt is dead-lettered and its run failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+from shared import web
+from shared.adapters.local.queue import Delivery, SqliteRunQueue
+from shared.errors import NotFound
+from shared.logs import get_logger
+from shared.settings import PROJECT_ROOT
+
+log = get_logger("local_stack")
+FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+ROUTE_PREFIXES = (
+    ("/api/v1/pipelines/run/", "submit"),
+    ("/api/v1/pipelines/runs", "status"),
+    ("/api/v1/admin/", "admin"),
+    ("/api/v1/integrations/", "admin"),
+)
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def load_function(name: str) -> Any:
+    import functions_framework
+
+    return functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"))
+
+
+class ApiGateway:
+    """One WSGI app in front of the HTTP functions."""
+
+    def __init__(self) -> None:
+        self.functions = {name: load_function(name) for name in {"submit", "status", "admin"}}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return web.json_response({"status": "ok"})(environ, start_response)
+        for prefix, name in ROUTE_PREFIXES:
+            if path.startswith(prefix) or path == prefix.rstrip("/"):
+                app: WsgiApp = self.functions[name]
+                return app(environ, start_response)
+        return web.error_response(NotFound("No such route"))(environ, start_response)
+
+
+def cloud_event_request(delivery: Delivery, project: str) -> tuple[dict[str, str], bytes]:
+    """A Pub/Sub ``messagePublished`` CloudEvent in binary content mode, as Eventarc sends it."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": f"//pubsub.googleapis.com/projects/{project}/topics/pipeline-runs",
+        "ce-id": delivery.message_id,
+        "ce-time": delivery.publish_time,
+        "Content-Type": "application/json",
+    }
+    body = {
+        "message": {
+            "data": base64.b64encode(delivery.data).decode(),
+            "attributes": delivery.attributes,
+            "messageId": delivery.message_id,
+            "publishTime": delivery.publish_time,
+        },
+        "subscription": f"projects/{project}/subscriptions/pipeline-runs-execute",
+        "deliveryAttempt": delivery.delivery_attempt,
+    }
+    return headers, json.dumps(body).encode()
+
+
+class PushDelivery:
+    """Pulls the local queue and pushes each message to the execute function."""
+
+    def __init__(
+        self,
+        queue: SqliteRunQueue,
+        project: str,
+        on_dead_letter: Callable[[Delivery], None],
+        execute_app: Any = None,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        self.queue = queue
+        self.project = project
+        self.on_dead_letter = on_dead_letter
+        self.client = (execute_app or load_function("execute")).test_client()
+        self.poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def deliver(self, delivery: Delivery) -> bool:
+        """True if the function acknowledged the message."""
+        headers, body = cloud_event_request(delivery, self.project)
+        try:
+            response = self.client.post("/", headers=headers, data=body)
+            acknowledged = 200 <= response.status_code < 300
+        except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
+            log.error("execute function raised", exc_info=exc)
+            acknowledged = False
+        if acknowledged:
+            self.queue.ack(delivery.message_id)
+        elif self.queue.nack(delivery):
+            log.error("message dead-lettered", extra={"run_id": delivery.attributes.get("run_id")})
+            self.on_dead_letter(delivery)
+        return acknowledged
+
+    def drain_once(self, max_messages: int = 10) -> int:
+        deliveries = self.queue.pull(max_messages)
+        for delivery in deliveries:
+            self.deliver(delivery)
+        return len(deliveries)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.drain_once() == 0:
+                    self._stop.wait(self.poll_interval_s)
+            except Exception as exc:  # keep delivering; a broken poll must not end the worker
+                log.error("delivery loop error", exc_info=exc)
+                self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="push-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+
+def dead_letter_handler(delivery: Delivery) -> None:
+    from shared import runtime
+    from shared.domain.runs import RunMessage
+    from shared.services import execution
+
+    try:
+        message = RunMessage(**json.loads(delivery.data))
+    except (TypeError, ValueError):
+        return
+    execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
+
+
+class LocalStack:
+    """The HTTP server and the delivery worker, in background threads of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+        from werkzeug.serving import make_server
+
+        from shared import runtime
+        from shared.settings import get_settings
+
+        queue = runtime.backend().queue
+        assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
+        self.gateway = ApiGateway()
+        self.server = make_server(host, port, self.gateway, threaded=True)
+        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalStack:
+        self._thread.start()
+        self.delivery.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.delivery.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+

@@ -1,0 +1,1 @@
+"""The pipeline engine: YAML config, typed parameters, processors and the step runner."""

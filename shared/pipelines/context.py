@@ -1,0 +1,41 @@
+"""What a processor is given to run one step, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.domain.orgs import Organization
+from shared.domain.runs import Run, StepResult
+from shared.pipelines.config import PipelineConfig
+from shared.ports import JobLabels, WarehouseFactory
+
+
+@dataclass(frozen=True)
+class IntegrationSecret:
+    metadata: dict[str, Any]
+    credentials: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class StepContext:
+    run: Run
+    org: Organization
+    pipeline: PipelineConfig
+    parameters: dict[str, Any]
+    """Typed values (``date`` for dates), ready to bind."""
+    integrations: dict[str, IntegrationSecret] = field(repr=False)
+    warehouses: WarehouseFactory
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """Each step's output by step name, for the steps after it."""
+    step_results: list[StepResult] = field(default_factory=list)
+
+    def labels(self, step: str) -> JobLabels:
+        return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    rows: int
+    bytes_processed: int = 0
+    output: Any = None

@@ -1,0 +1,1 @@
+"""Processors, one module each, registered by dotted id in ``shared.pipelines.registry``."""

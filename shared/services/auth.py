@@ -1,0 +1,75 @@
+"""Who is calling: an org (by API key) or the platform admin (by admin key)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from shared.domain import api_keys
+from shared.domain.orgs import Organization
+from shared.errors import Forbidden, Unauthenticated
+from shared.ports import Store
+from shared.settings import Settings
+
+# One message for every refusal, so a caller cannot tell a missing key from an unknown or revoked one.
+UNAUTHENTICATED = "Organization API key not found"
+
+
+def authenticate(store: Store, presented: str | None) -> Organization:
+    if not presented:
+        raise Unauthenticated(UNAUTHENTICATED)
+    slug = api_keys.parse_org(presented)
+    if slug is None:  # malformed or bad checksum: refused without touching the store
+        raise Unauthenticated(UNAUTHENTICATED)
+    key_hash = api_keys.hash_key(presented)
+    record = store.find_api_key(key_hash)
+    if (
+        record is None
+        or not hmac.compare_digest(record.key_hash, key_hash)
+        or not record.active
+        or record.org_slug != slug
+    ):
+        raise Unauthenticated(UNAUTHENTICATED)
+    org = store.get_org(slug)
+    if org is None or org.status != "active":
+        raise Unauthenticated(UNAUTHENTICATED)
+    return org
+
+
+def authorize(org: Organization, path_org_slug: str) -> None:
+    if not hmac.compare_digest(org.slug.encode(), path_org_slug.encode()):
+        raise Forbidden("API key is not valid for this organization")
+
+
+def authenticate_for(store: Store, presented: str | None, path_org_slug: str) -> Organization:
+    org = authenticate(store, presented)
+    authorize(org, path_org_slug)
+    return org
+
+
+def admin_key(settings: Settings) -> str:
+    """The admin credential: from settings, or (local stack) a file created on first use, 0600."""
+    if settings.admin_key:
+        return settings.admin_key
+    if settings.backend != "local":
+        raise Unauthenticated("Admin credential not configured")
+    path = Path(settings.data_dir) / "admin.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    key = "cloudact_admin_" + secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def authenticate_admin(settings: Settings, presented: str | None) -> None:
+    expected = hashlib.sha256(admin_key(settings).encode()).digest()
+    given = hashlib.sha256((presented or "").encode()).digest()
+    if not presented or not hmac.compare_digest(expected, given):
+        raise Unauthenticated("Admin credential missing or invalid")

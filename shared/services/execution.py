@@ -1,0 +1,176 @@
+"""Executing a queued run: claim it, run its steps, record the outcome.
+
+Delivery is at least once, so everything here tolerates repeats: a run is claimed with a
+compare-and-set (only one worker wins; a duplicate delivery finds it RUNNING or finished and does
+nothing), and every later write is conditional on still holding that claim.
+
+The return value tells the caller to acknowledge; a raised ``TransientError`` asks for redelivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from shared.domain.runs import Run, RunMessage, RunStatus, iso, parse_iso, utcnow
+from shared.errors import CloudActError, TerminalError, TransientError
+from shared.logs import get_logger
+from shared.pipelines import config as pipeline_config
+from shared.pipelines import parameters
+from shared.pipelines.context import StepContext
+from shared.pipelines.runner import run_steps
+from shared.ports import Backend
+from shared.services import history, integrations
+from shared.settings import Settings
+
+log = get_logger("execution")
+
+
+class Outcome(StrEnum):
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    DUPLICATE = "DUPLICATE"
+    """Already claimed or finished by another delivery: acknowledged, nothing done."""
+    DROPPED = "DROPPED"
+    """Unreadable message or unknown run: acknowledged, since retrying cannot help."""
+
+
+def decode_pubsub_data(data: Any) -> RunMessage | None:
+    """The run message from a ``messagePublished`` CloudEvent's data; None if it is not one."""
+    try:
+        encoded = data["message"]["data"]
+        fields = json.loads(base64.b64decode(encoded, validate=True))
+        return RunMessage(**fields) if isinstance(fields, dict) else None
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
+
+
+def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Outcome:
+    context: dict[str, Any] = {"run_id": message.run_id, "org_slug": message.org_slug}
+    run = backend.store.get_run(message.run_id)
+    if run is None or run.org_slug != message.org_slug:
+        log.warning("message for an unknown run dropped", extra=context)
+        return Outcome.DROPPED
+    context["pipeline"] = run.pipeline_id
+    now = utcnow()
+    token = uuid.uuid4().hex
+    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + timedelta(seconds=settings.run_lease_s)))
+    if claimed is None:
+        log.info(f"duplicate delivery ignored: run is {run.status}", extra=context)
+        return Outcome.DUPLICATE
+    context["attempt"] = claimed.attempt
+    log.info("run started", extra=context)
+
+    ctx: StepContext | None = None
+    try:
+        org = backend.store.get_org(claimed.org_slug)
+        if org is None:
+            raise TerminalError("Organization not found")
+        pipeline = pipeline_config.load(settings.configs_dir, claimed.ref)
+        secrets = {kind: integrations.unseal(backend, org.slug, kind) for kind in pipeline.required_integrations}
+        ctx = StepContext(
+            run=claimed,
+            org=org,
+            pipeline=pipeline,
+            parameters=parameters.typed(pipeline, claimed.parameters),
+            integrations=secrets,
+            warehouses=backend.warehouses,
+        )
+        steps = run_steps(ctx)
+    except TransientError as exc:
+        # give the run back so the redelivery can claim it; then ask for that redelivery
+        backend.store.update_run(
+            claimed.pipeline_logging_id,
+            expected_status=RunStatus.RUNNING,
+            claim_token=token,
+            changes={"status": RunStatus.PENDING, "claim_token": None, "lease_expires_at": None},
+        )
+        log.warning(f"transient failure, will retry: {exc.message}", extra=context)
+        raise
+    except CloudActError as exc:
+        return _finish_failed(backend, claimed, token, exc.message, ctx, context)
+    except Exception as exc:  # a bug: retrying would fail the same way, so fail the run and say little
+        log.error("run failed on an unexpected error", extra=context, exc_info=exc)
+        return _finish_failed(backend, claimed, token, f"internal error ({type(exc).__name__})", ctx, context)
+
+    ended = utcnow()
+    finished = backend.store.update_run(
+        claimed.pipeline_logging_id,
+        expected_status=RunStatus.RUNNING,
+        claim_token=token,
+        changes={
+            "status": RunStatus.COMPLETE,
+            "end_time": iso(ended),
+            "duration_ms": _duration_ms(claimed, ended),
+            "rows_processed": steps[-1].rows if steps else 0,
+            "bytes_processed": sum(step.bytes_processed for step in steps),
+            "steps": tuple(steps),
+            "error_message": None,
+            "lease_expires_at": None,
+        },
+    )
+    if finished is None:
+        log.warning("claim lost before completion; result not recorded", extra=context)
+        return Outcome.DUPLICATE
+    log.info("run complete", extra={**context, "rows": finished.rows_processed, "duration_ms": finished.duration_ms})
+    _record_history(backend, finished, context)
+    return Outcome.COMPLETE
+
+
+def _duration_ms(run: Run, ended: Any) -> int:
+    return int((ended - parse_iso(run.start_time or iso(ended))).total_seconds() * 1000)
+
+
+def _finish_failed(
+    backend: Backend, run: Run, token: str, reason: str, ctx: StepContext | None, context: dict[str, Any]
+) -> Outcome:
+    ended = utcnow()
+    failed = backend.store.update_run(
+        run.pipeline_logging_id,
+        expected_status=RunStatus.RUNNING,
+        claim_token=token,
+        changes={
+            "status": RunStatus.FAILED,
+            "end_time": iso(ended),
+            "duration_ms": _duration_ms(run, ended),
+            "error_message": f"Pipeline execution failed: {reason}",
+            "steps": tuple(ctx.step_results) if ctx else (),
+            "rows_processed": 0,
+            "lease_expires_at": None,
+        },
+    )
+    if failed is None:
+        log.warning("claim lost before failure was recorded", extra=context)
+        return Outcome.DUPLICATE
+    log.warning(f"run failed: {reason}", extra=context)
+    _record_history(backend, failed, context)
+    return Outcome.FAILED
+
+
+def fail_undeliverable(backend: Backend, message: RunMessage, attempts: int) -> None:
+    """Called when a run's message is dead-lettered: the run must not stay open forever."""
+    reason = f"Pipeline execution failed: gave up after {attempts} delivery attempts"
+    for status in (RunStatus.PENDING, RunStatus.RUNNING):
+        failed = backend.store.update_run(
+            message.run_id,
+            expected_status=status,
+            claim_token=None,
+            changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": reason},
+        )
+        if failed is not None:
+            log.error("run dead-lettered", extra={"run_id": message.run_id, "org_slug": message.org_slug})
+            _record_history(backend, failed, {"run_id": message.run_id})
+            return
+
+
+def _record_history(backend: Backend, run: Run, context: dict[str, Any]) -> None:
+    # the run record is already final; a lost analytics row must not turn into a retry loop
+    try:
+        history.record(backend.warehouses.platform(), run)
+    except CloudActError as exc:
+        log.error(f"run history not written: {exc.message}", extra=context)

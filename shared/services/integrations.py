@@ -1,0 +1,79 @@
+"""An org's provider credentials: validated, encrypted on the way in, metadata only on the way out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.domain import identifiers
+from shared.domain.integrations import (
+    GCP_SA,
+    INTEGRATION_FOR_PROVIDER,
+    Integration,
+    associated_data,
+    validate_gcp_service_account,
+)
+from shared.domain.orgs import Organization
+from shared.domain.runs import iso, utcnow
+from shared.errors import InvalidRequest, IntegrationNotConfigured, NotFound
+from shared.pipelines.context import IntegrationSecret
+from shared.ports import Backend
+
+SETUP_FIELDS = {"credential", "billing_export_table"}
+
+
+def integration_type_for(provider: str) -> str:
+    if provider not in INTEGRATION_FOR_PROVIDER:
+        raise NotFound("Unknown provider")
+    return INTEGRATION_FOR_PROVIDER[provider]
+
+
+def set_up(backend: Backend, org: Organization, provider: str, body: dict[str, Any]) -> Integration:
+    integration_type = integration_type_for(provider)
+    unknown = sorted(set(body) - SETUP_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+    if "credential" not in body:
+        raise InvalidRequest("Missing field: credential", field="credential")
+    canonical, metadata = validate_gcp_service_account(body["credential"])
+    metadata["billing_export_table"] = identifiers.table_id(body.get("billing_export_table"))
+    envelope = backend.keys.encrypt(canonical, associated_data(org.slug, integration_type))
+    now = iso(utcnow())
+    existing = backend.store.get_integration(org.slug, integration_type)
+    integration = Integration(
+        org_slug=org.slug,
+        integration_type=integration_type,
+        metadata=metadata,
+        encrypted_credential=envelope,
+        created_at=existing.created_at if existing else now,
+        updated_at=now,
+    )
+    backend.store.put_integration(integration)
+    return integration
+
+
+def list_for(backend: Backend, org: Organization) -> list[Integration]:
+    return backend.store.list_integrations(org.slug)
+
+
+def delete(backend: Backend, org: Organization, provider: str) -> None:
+    if not backend.store.delete_integration(org.slug, integration_type_for(provider)):
+        raise NotFound("Integration not found")
+
+
+def require(backend: Backend, org_slug: str, integration_types: list[str]) -> None:
+    for integration_type in integration_types:
+        if backend.store.get_integration(org_slug, integration_type) is None:
+            raise IntegrationNotConfigured("Required integration not configured", integration=integration_type)
+
+
+def unseal(backend: Backend, org_slug: str, integration_type: str) -> IntegrationSecret:
+    """Decrypts in memory, for the worker alone."""
+    integration = backend.store.get_integration(org_slug, integration_type)
+    if integration is None:
+        raise IntegrationNotConfigured("Required integration not configured", integration=integration_type)
+    plaintext = backend.keys.decrypt(integration.encrypted_credential, associated_data(org_slug, integration_type))
+    return IntegrationSecret(metadata=dict(integration.metadata), credentials=json.loads(plaintext))
+
+
+__all__ = ["GCP_SA", "delete", "list_for", "require", "set_up", "unseal"]
