@@ -52,5 +52,9 @@ def reset() -> None:
     """Forget the process's adapters (tests point a fresh data directory at each case)."""
     global _backend
     with _lock:
+        if _backend is not None:
+            close = getattr(_backend.warehouses.platform(), "close", None)
+            if close:
+                close()
         _backend = None
     get_settings.cache_clear()

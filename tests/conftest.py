@@ -1,0 +1,108 @@
+"""Shared fixtures: every test gets its own data directory and a fresh process backend."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared import runtime
+from shared.ports import Backend
+from shared.settings import PROJECT_ROOT, Settings, get_settings
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+EXPORT_TABLE = "acme-billing-export.billing_export.gcp_billing_export_v1_TEST"
+YESTERDAY = date.today() - timedelta(days=1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("CLOUDACT_BACKEND", "local")
+    monkeypatch.setenv("CLOUDACT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLOUDACT_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("CLOUDACT_RETRY_MIN_BACKOFF_S", "0")
+    monkeypatch.setenv("CLOUDACT_RETRY_MAX_BACKOFF_S", "0")
+    runtime.reset()
+    yield get_settings()
+    runtime.reset()
+
+
+@pytest.fixture
+def backend(settings: Settings) -> Backend:
+    return runtime.backend()
+
+
+def function_client(name: str) -> Any:
+    """A function loaded exactly as functions-framework deploys it, with a test client."""
+    import functions_framework
+
+    app = functions_framework.create_app(target=name, source=str(PROJECT_ROOT / "functions" / name / "main.py"))
+    return app.test_client()
+
+
+def pubsub_cloud_event(message: dict[str, Any] | bytes, message_id: str = "1", attempt: int = 1) -> tuple[dict[str, str], bytes]:
+    """A real ``messagePublished`` CloudEvent (binary mode), as Eventarc delivers it."""
+    data = message if isinstance(message, bytes) else json.dumps(message).encode()
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/cloudact-local/topics/pipeline-runs",
+        "ce-id": message_id,
+        "ce-time": "2026-01-01T00:00:00.000Z",
+        "Content-Type": "application/json",
+    }
+    body = {
+        "message": {"data": base64.b64encode(data).decode(), "messageId": message_id, "attributes": {}},
+        "subscription": "projects/cloudact-local/subscriptions/pipeline-runs-execute",
+        "deliveryAttempt": attempt,
+    }
+    return headers, json.dumps(body).encode()
+
+
+class Tenant:
+    """An onboarded org with a GCP integration pointing at a small synthetic export."""
+
+    def __init__(self, backend: Backend, slug: str, api_key: str, spec: Any) -> None:
+        self.backend = backend
+        self.slug = slug
+        self.api_key = api_key
+        self.spec = spec
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+
+def onboard(backend: Backend, slug: str, spec: Any) -> Tenant:
+    from shared.domain.orgs import Organization
+    from shared.local_stack.demo import fake_service_account
+    from shared.services import integrations, onboarding
+
+    _, key, _ = onboarding.create_org(backend, slug)
+    org = backend.store.get_org(slug)
+    assert isinstance(org, Organization)
+    project = spec.table_id.split(".")[0]
+    integrations.set_up(
+        backend, org, "gcp", {"credential": fake_service_account(project), "billing_export_table": spec.table_id}
+    )
+    return Tenant(backend, slug, key, spec)
+
+
+@pytest.fixture
+def export_spec() -> Any:
+    from shared.local_stack.billing_export import ExportSpec
+
+    return ExportSpec(table_id=EXPORT_TABLE, rows=20_000, days=5, end_date=YESTERDAY)
+
+
+@pytest.fixture
+def tenant(backend: Backend, export_spec: Any) -> Tenant:
+    from shared.local_stack import billing_export
+
+    billing_export.generate(backend.warehouses.platform(), export_spec)  # type: ignore[arg-type]
+    return onboard(backend, "acmecorp", export_spec)
