@@ -25,7 +25,10 @@ JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, default=str), status=status, mimetype="application/json", headers={**JSON_HEADERS, **(headers or {})}
+        json.dumps(body, default=str),
+        status=status,
+        mimetype="application/json",
+        headers={**JSON_HEADERS, **(headers or {})},
     )
 
 
@@ -56,7 +59,9 @@ def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
 
 def routes(*rules: tuple[str, str, str]) -> Map:
     """``(method, path, endpoint)`` triples; a path matches with or without a trailing slash."""
-    return Map([Rule(path, endpoint=endpoint, methods=[method], strict_slashes=False) for method, path, endpoint in rules])
+    return Map(
+        [Rule(path, endpoint=endpoint, methods=[method], strict_slashes=False) for method, path, endpoint in rules]
+    )
 
 
 def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Response:

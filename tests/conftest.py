@@ -45,7 +45,9 @@ def function_client(name: str) -> Any:
     return app.test_client()
 
 
-def pubsub_cloud_event(message: dict[str, Any] | bytes, message_id: str = "1", attempt: int = 1) -> tuple[dict[str, str], bytes]:
+def pubsub_cloud_event(
+    message: dict[str, Any] | bytes, message_id: str = "1", attempt: int = 1
+) -> tuple[dict[str, str], bytes]:
     """A real ``messagePublished`` CloudEvent (binary mode), as Eventarc delivers it."""
     data = message if isinstance(message, bytes) else json.dumps(message).encode()
     headers = {
@@ -106,3 +108,26 @@ def tenant(backend: Backend, export_spec: Any) -> Tenant:
 
     billing_export.generate(backend.warehouses.platform(), export_spec)  # type: ignore[arg-type]
     return onboard(backend, "acmecorp", export_spec)
+
+
+def deliver_all(max_rounds: int = 20) -> int:
+    """Delivers every ready queued message to the execute function (as the local stack does)."""
+    from shared.local_stack.server import PushDelivery, dead_letter_handler
+
+    delivery = PushDelivery(runtime.backend().queue, get_settings().project, dead_letter_handler)  # type: ignore[arg-type]
+    delivered = 0
+    for _ in range(max_rounds):
+        count = delivery.drain_once()
+        if count == 0:
+            break
+        delivered += count
+    return delivered
+
+
+def submit(tenant: Tenant, day: date | None = None, **body: Any) -> Any:
+    """Submits gcp/cost/billing through the submit function; returns the response."""
+    if day is not None:
+        body["date"] = day.isoformat()
+    return function_client("submit").post(
+        f"/api/v1/pipelines/run/{tenant.slug}/gcp/cost/billing", json=body, headers=tenant.headers
+    )

@@ -13,10 +13,16 @@ Org API key (X-API-Key), for the org's own integrations:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import functions_framework
 from werkzeug.wrappers import Request, Response
 
 from shared import web
+
+if TYPE_CHECKING:
+    from shared.domain.orgs import Organization
+    from shared.ports import Backend
 
 ROUTES = web.routes(
     ("POST", "/api/v1/admin/orgs", "create_org"),
@@ -29,7 +35,7 @@ ROUTES = web.routes(
 )
 
 
-def _admin(request: Request):  # type: ignore[no-untyped-def]
+def _admin(request: Request) -> Backend:
     from shared import runtime
     from shared.services import auth
     from shared.settings import get_settings
@@ -38,7 +44,7 @@ def _admin(request: Request):  # type: ignore[no-untyped-def]
     return runtime.backend()
 
 
-def _body(request: Request) -> dict:  # type: ignore[type-arg]
+def _body(request: Request) -> dict[str, Any]:
     from shared.settings import get_settings
 
     return web.read_json(request, get_settings().max_body_bytes)
@@ -89,7 +95,7 @@ def revoke_key(request: Request, org_slug: str, key_id: str) -> Response:
     return Response(status=204)
 
 
-def _org(request: Request, org_slug: str):  # type: ignore[no-untyped-def]
+def _org(request: Request, org_slug: str) -> tuple[Backend, Organization]:
     from shared import runtime
     from shared.services import auth
 
@@ -120,7 +126,7 @@ def delete_integration(request: Request, org_slug: str, provider: str) -> Respon
     return Response(status=204)
 
 
-HANDLERS = {
+HANDLERS: dict[str, web.Handler] = {
     "create_org": create_org,
     "list_keys": list_keys,
     "rotate_key": rotate_key,

@@ -25,9 +25,7 @@ def check(pattern: re.Pattern[str], value: object, field: str) -> str:
 
 def org_slug(value: object) -> str:
     if not isinstance(value, str) or not ORG_SLUG.fullmatch(value):
-        raise InvalidRequest(
-            "Invalid org_slug: use 3-50 lowercase letters, digits or underscores", field="org_slug"
-        )
+        raise InvalidRequest("Invalid org_slug: use 3-50 lowercase letters, digits or underscores", field="org_slug")
     return value
 
 

@@ -66,7 +66,9 @@ def validate_gcp_service_account(credential: object) -> tuple[bytes, dict[str, s
         raise InvalidRequest("Invalid credential: type must be service_account", field="credential.type")
     identifiers.check(identifiers.GCP_PROJECT, credential["project_id"], "credential.project_id")
     if not _SA_EMAIL.fullmatch(credential["client_email"]):
-        raise InvalidRequest("Invalid credential: client_email is not a service-account email", field="credential.client_email")
+        raise InvalidRequest(
+            "Invalid credential: client_email is not a service-account email", field="credential.client_email"
+        )
     if not credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----"):
         raise InvalidRequest("Invalid credential: private_key is not a PEM private key", field="credential.private_key")
     canonical = json.dumps(credential, sort_keys=True).encode()

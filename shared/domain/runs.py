@@ -135,7 +135,11 @@ class RunMessage:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     def attributes(self) -> dict[str, str]:
-        return {"org_slug": self.org_slug, "run_id": self.run_id, "pipeline": f"{self.provider}/{self.domain}/{self.pipeline}"}
+        return {
+            "org_slug": self.org_slug,
+            "run_id": self.run_id,
+            "pipeline": f"{self.provider}/{self.domain}/{self.pipeline}",
+        }
 
     @classmethod
     def from_run(cls, run: Run) -> RunMessage:

@@ -15,7 +15,11 @@ from shared.adapters.local.warehouse import DuckDBWarehouse
 DEFAULT_TABLE = "acme-billing-export.billing_export.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
 
 SERVICES = [
-    ("6F81-5844-456A", "Compute Engine", ["Core running in Americas", "Ram running in Americas", "SSD backed PD", "Network egress"]),
+    (
+        "6F81-5844-456A",
+        "Compute Engine",
+        ["Core running in Americas", "Ram running in Americas", "SSD backed PD", "Network egress"],
+    ),
     ("24E6-581D-38E5", "BigQuery", ["Analysis", "Active storage", "Long-term storage", "Streaming insert"]),
     ("95FF-2EF5-5EA1", "Cloud Storage", ["Standard storage US", "Class A operations", "Class B operations", "Egress"]),
     ("152E-C115-5142", "Cloud Run", ["CPU allocation time", "Memory allocation time", "Requests", "Networking"]),
@@ -24,8 +28,20 @@ SERVICES = [
     ("29E7-DA93-CA13", "Cloud Functions", ["Invocations", "CPU time", "Memory time", "Networking"]),
     ("9662-B51E-5089", "Cloud SQL", ["vCPU", "Memory", "Storage SSD", "Backups"]),
 ]
-PROJECTS = ["acme-web-prod", "acme-web-stg", "acme-data-prod", "acme-data-dev", "acme-ml-train", "acme-ml-serve",
-            "acme-shared-net", "acme-security", "acme-payments", "acme-search", "acme-mobile-api", "acme-sandbox"]
+PROJECTS = [
+    "acme-web-prod",
+    "acme-web-stg",
+    "acme-data-prod",
+    "acme-data-dev",
+    "acme-ml-train",
+    "acme-ml-serve",
+    "acme-shared-net",
+    "acme-security",
+    "acme-payments",
+    "acme-search",
+    "acme-mobile-api",
+    "acme-sandbox",
+]
 CURRENCIES = ["USD", "EUR", "JPY"]
 PRICING_UNITS = ["hour", "gibibyte month", "gibibyte", "count"]
 
@@ -48,10 +64,13 @@ def _values(items: list[str]) -> str:
     return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
 
 
-def _generate_sql(table: str, first_row: int, rows: int, days: int, start: date, seed: int, export_lag_days: int) -> str:
+def _generate_sql(
+    table: str, first_row: int, rows: int, days: int, start: date, seed: int, export_lag_days: int
+) -> str:
     service_ids = _values([s[0] for s in SERVICES])
     service_names = _values([s[1] for s in SERVICES])
     sku_names = "[" + ", ".join(_values(s[2]) for s in SERVICES) + "]"
+
     # h(k): a deterministic pseudo-random integer per row and purpose
     def h(k: int) -> str:
         return f"hash(i * 1000003 + {seed * 97 + k})"
@@ -61,12 +80,14 @@ def _generate_sql(table: str, first_row: int, rows: int, days: int, start: date,
     SELECT
       'AB12CD-34EF56-7890GH' AS billing_account_id,
       {{'id': {service_ids}[s + 1], 'description': {service_names}[s + 1]}} AS service,
-      {{'id': printf('%04X-%04X-%04X', s * 4 + k, 4096 + k, 8192 + s), 'description': {sku_names}[s + 1][k + 1]}} AS sku,
+      {{'id': printf('%04X-%04X-%04X', s * 4 + k, 4096 + k, 8192 + s),
+        'description': {sku_names}[s + 1][k + 1]}} AS sku,
       usage_start AS usage_start_time,
       usage_start + INTERVAL 1 HOUR AS usage_end_time,
       {{'id': {_values(PROJECTS)}[p + 1], 'number': CAST(100000000000 + p AS VARCHAR),
         'name': {_values(PROJECTS)}[p + 1],
-        'labels': [{{'key': 'team', 'value': CASE WHEN p % 3 = 0 THEN 'platform' WHEN p % 3 = 1 THEN 'data' ELSE 'product' END}}],
+        'labels': [{{'key': 'team',
+                     'value': CASE p % 3 WHEN 0 THEN 'platform' WHEN 1 THEN 'data' ELSE 'product' END}}],
         'ancestry_numbers': '/1234567890/'}} AS project,
       CASE WHEN {h(8)} % 4 = 0 THEN [{{'key': 'env', 'value': 'prod'}}] ELSE [] END AS labels,
       [{{'key': 'compute.googleapis.com/machine_spec', 'value': 'e2-standard-4'}}] AS system_labels,

@@ -38,8 +38,14 @@ def _call(action: Any) -> Any:
 
 
 @click.group()
-@click.option("--data-dir", envvar="CLOUDACT_DATA_DIR", type=click.Path(path_type=Path), default=".cloudact",
-              show_default=True, help="Where the local stack keeps every file.")
+@click.option(
+    "--data-dir",
+    envvar="CLOUDACT_DATA_DIR",
+    type=click.Path(path_type=Path),
+    default=".cloudact",
+    show_default=True,
+    help="Where the local stack keeps every file.",
+)
 def main(data_dir: Path) -> None:
     """CloudAct Pipelines: FinOps data pipelines, on Google Cloud or on this machine."""
     os.environ["CLOUDACT_DATA_DIR"] = str(data_dir)
@@ -57,7 +63,9 @@ def serve(host: str, port: int) -> None:
     settings = get_settings()
     admin_key(settings)  # created now so its file exists for the operator
     stack = LocalStack(host, port).start()
-    click.echo(f"serving on {stack.url}  (data: {settings.data_dir}; admin key file: {settings.data_dir / 'admin.key'})")
+    click.echo(
+        f"serving on {stack.url}  (data: {settings.data_dir}; admin key file: {settings.data_dir / 'admin.key'})"
+    )
     try:
         stack._thread.join()
     except KeyboardInterrupt:
@@ -128,8 +136,9 @@ def generate_export(table: str | None, rows: int, days: int) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the run until it ends.")
 @click.option("--url", default=DEFAULT_URL, show_default=True, envvar="CLOUDACT_URL")
 @click.option("--api-key", envvar="CLOUDACT_API_KEY")
-def run(org_slug: str, pipeline: str, day: str | None, force_refresh: bool, wait: bool, url: str,
-        api_key: str | None) -> None:
+def run(
+    org_slug: str, pipeline: str, day: str | None, force_refresh: bool, wait: bool, url: str, api_key: str | None
+) -> None:
     """Trigger PIPELINE (provider/domain/name) for ORG_SLUG."""
     from shared.local_stack.demo import follow
 
@@ -169,5 +178,7 @@ def runs(state: str | None, pipeline_id: str | None, limit: int, url: str, api_k
     query = {k: v for k, v in {"status": state, "pipeline_id": pipeline_id, "page_size": limit}.items() if v}
     page = _call(lambda: client.request("GET", "/api/v1/pipelines/runs?" + urlencode(query)))
     for item in page["runs"]:
-        click.echo(f"{item['requested_at']}  {item['status']:<8}  {item['pipeline_logging_id']}  "
-                   f"{item['pipeline_id']}  {json.dumps(item['parameters'])}  rows={item['rows_processed']}")
+        click.echo(
+            f"{item['requested_at']}  {item['status']:<8}  {item['pipeline_logging_id']}  "
+            f"{item['pipeline_id']}  {json.dumps(item['parameters'])}  rows={item['rows_processed']}"
+        )

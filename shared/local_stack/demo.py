@@ -92,8 +92,13 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         time.sleep(0.2)
 
 
-def run_demo(base_url: str, admin_key: str, warehouse: DuckDBWarehouse, spec: billing_export.ExportSpec,
-             say: Callable[[str], None] = print) -> bool:
+def run_demo(
+    base_url: str,
+    admin_key: str,
+    warehouse: DuckDBWarehouse,
+    spec: billing_export.ExportSpec,
+    say: Callable[[str], None] = print,
+) -> bool:
     say(f"1. Generating a synthetic billing export: {spec.rows:,} rows over {spec.days} days -> {spec.table_id}")
     started = time.perf_counter()
     billing_export.generate(warehouse, spec)
@@ -108,7 +113,8 @@ def run_demo(base_url: str, admin_key: str, warehouse: DuckDBWarehouse, spec: bi
     say("3. Storing its GCP service-account integration (encrypted at rest)")
     project = spec.table_id.split(".")[0]
     integration = client.request(
-        "PUT", f"/api/v1/integrations/{ORG}/gcp",
+        "PUT",
+        f"/api/v1/integrations/{ORG}/gcp",
         {"credential": fake_service_account(project), "billing_export_table": spec.table_id},
     )
     say(f"   stored for {integration['client_email']}; the API returns metadata only")
@@ -126,7 +132,7 @@ def run_demo(base_url: str, admin_key: str, warehouse: DuckDBWarehouse, spec: bi
 
     say(f"6. Cost by service for {day.isoformat()} in {ORG}.gcp_billing_daily_raw")
     rows = warehouse.execute_native(
-        f'SELECT service_description, currency, round(SUM(cost), 2), round(SUM(credits), 2), SUM(source_rows) '
+        f"SELECT service_description, currency, round(SUM(cost), 2), round(SUM(credits), 2), SUM(source_rows) "
         f'FROM "{warehouse.project}"."{created["dataset"]}".gcp_billing_daily_raw WHERE usage_date = $1 '
         "GROUP BY ALL ORDER BY 1, 2",
         [day],

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-
 from shared import web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
@@ -36,7 +35,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def load_function(name: str) -> Any:
     import functions_framework
 
-    return functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"))
+    return functions_framework.create_app(  # type: ignore[no-untyped-call]
+        target=name, source=str(FUNCTIONS_DIR / name / "main.py")
+    )
 
 
 class ApiGateway:
@@ -103,7 +104,7 @@ class PushDelivery:
         headers, body = cloud_event_request(delivery, self.project)
         try:
             response = self.client.post("/", headers=headers, data=body)
-            acknowledged = 200 <= response.status_code < 300
+            acknowledged = bool(200 <= response.status_code < 300)
         except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
             log.error("execute function raised", exc_info=exc)
             acknowledged = False
@@ -170,7 +171,7 @@ class LocalStack:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalStack:
         self._thread.start()
@@ -186,5 +187,3 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-

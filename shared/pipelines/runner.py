@@ -18,7 +18,12 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
     caller still has the partial story when an error propagates."""
     for step in ctx.pipeline.steps:
         processor = registry.get(step.processor)
-        context = {"run_id": ctx.run.pipeline_logging_id, "org_slug": ctx.org.slug, "pipeline": ctx.run.pipeline_id, "step": step.name}
+        context = {
+            "run_id": ctx.run.pipeline_logging_id,
+            "org_slug": ctx.org.slug,
+            "pipeline": ctx.run.pipeline_id,
+            "step": step.name,
+        }
         log.info("step started", extra=context)
         started = time.perf_counter()
         try:

@@ -22,7 +22,7 @@ from shared.errors import CloudActError, TerminalError, TransientError
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
-from shared.pipelines.context import StepContext
+from shared.pipelines.context import IntegrationSecret, StepContext
 from shared.pipelines.runner import run_steps
 from shared.ports import Backend
 from shared.services import history, integrations
@@ -59,7 +59,8 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
     context["pipeline"] = run.pipeline_id
     now = utcnow()
     token = uuid.uuid4().hex
-    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + timedelta(seconds=settings.run_lease_s)))
+    lease_expires_at = iso(now + timedelta(seconds=settings.run_lease_s))
+    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), lease_expires_at)
     if claimed is None:
         log.info(f"duplicate delivery ignored: run is {run.status}", extra=context)
         return Outcome.DUPLICATE
@@ -72,7 +73,9 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         if org is None:
             raise TerminalError("Organization not found")
         pipeline = pipeline_config.load(settings.configs_dir, claimed.ref)
-        secrets = {kind: integrations.unseal(backend, org.slug, kind) for kind in pipeline.required_integrations}
+        secrets: dict[str, IntegrationSecret] = {
+            kind: integrations.unseal(backend, org.slug, kind) for kind in pipeline.required_integrations
+        }
         ctx = StepContext(
             run=claimed,
             org=org,

@@ -15,7 +15,7 @@ from shared.domain.integrations import (
 )
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
-from shared.errors import InvalidRequest, IntegrationNotConfigured, NotFound
+from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound
 from shared.pipelines.context import IntegrationSecret
 from shared.ports import Backend
 

@@ -79,7 +79,9 @@ class LocalKeyManager:
             wrapped = _unb64(envelope["wrapped_key"])
             sealed = _unb64(envelope["ciphertext"])
             data_key = self._master_aead().decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated_data)
-            plaintext: bytes = self._aead(data_key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
+            plaintext: bytes = self._aead(data_key).decrypt(
+                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data
+            )
         except (InvalidTag, KeyError, ValueError):
             # never say more: the caller only needs to know the envelope is not theirs or is damaged
             raise TerminalError("Stored credential cannot be decrypted for this org and provider") from None

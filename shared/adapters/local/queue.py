@@ -130,9 +130,7 @@ class SqliteRunQueue:
     def next_available_in(self, topic: str = RUNS_TOPIC) -> float | None:
         """Seconds until the next message of ``topic`` is deliverable (None when there is none)."""
         row = (
-            self._db.read()
-            .execute("SELECT MIN(available_at) AS at FROM messages WHERE topic = ?", (topic,))
-            .fetchone()
+            self._db.read().execute("SELECT MIN(available_at) AS at FROM messages WHERE topic = ?", (topic,)).fetchone()
         )
         return None if row["at"] is None else max(0.0, row["at"] - time.time())
 
@@ -141,6 +139,10 @@ class SqliteRunQueue:
             "SELECT message_id, data, attributes FROM messages WHERE topic = ? ORDER BY seq", (DEAD_LETTER_TOPIC,)
         )
         return [
-            {"message_id": row["message_id"], "data": json.loads(row["data"]), "attributes": json.loads(row["attributes"])}
+            {
+                "message_id": row["message_id"],
+                "data": json.loads(row["data"]),
+                "attributes": json.loads(row["attributes"]),
+            }
             for row in rows
         ]

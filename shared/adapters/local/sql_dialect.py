@@ -37,12 +37,17 @@ def _sum_over_unnest(node: exp.Expression) -> exp.Expression:
     summed = select.expressions[0].this
     # inside the lambda the element is a bare identifier, so `c.amount` becomes a struct access
     body = summed.transform(
-        lambda n: exp.Dot(this=exp.to_identifier(element), expression=n.this)
-        if isinstance(n, exp.Column) and n.table == element
-        else n
+        lambda n: (
+            exp.Dot(this=exp.to_identifier(element), expression=n.this)
+            if isinstance(n, exp.Column) and n.table == element
+            else n
+        )
     )
-    lam = exp.Lambda(this=body, expressions=[exp.to_identifier(element)])
-    return exp.Anonymous(this="LIST_SUM", expressions=[exp.Transform(this=unnest.expressions[0], expression=lam)])
+    # Written out rather than as exp.Lambda: sqlglot releases render DuckDB lambdas as `x -> ...`,
+    # which DuckDB 2 rejects, or as `LAMBDA x : ...`, depending on the version installed.
+    lam = exp.Var(this=f"LAMBDA {exp.to_identifier(element).sql('duckdb')} : {body.sql('duckdb')}")
+    transform = exp.Anonymous(this="LIST_TRANSFORM", expressions=[unnest.expressions[0], lam])
+    return exp.Anonymous(this="LIST_SUM", expressions=[transform])
 
 
 @lru_cache(maxsize=256)

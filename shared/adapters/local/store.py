@@ -122,7 +122,8 @@ class SqliteStore:
         row = (
             self._db.read()
             .execute(
-                "SELECT body FROM integrations WHERE org_slug = ? AND integration_type = ?", (org_slug, integration_type)
+                "SELECT body FROM integrations WHERE org_slug = ? AND integration_type = ?",
+                (org_slug, integration_type),
             )
             .fetchone()
         )

@@ -102,7 +102,9 @@ class DuckDBWarehouse:
         except duckdb.Error as exc:
             raise translate_error(exc) from exc
 
-    def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def execute_native(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         """DuckDB SQL, for local tooling only (the synthetic export generator, tests)."""
         with self._translated():
             cursor = self._cursor()
@@ -120,8 +122,7 @@ class DuckDBWarehouse:
     def ensure_table(self, table: TableSpec) -> None:
         # DuckDB has no partitions or clustering: a day partition is the rows with that day.
         columns = ", ".join(
-            f"{_quote(column.name)} {DUCKDB_TYPES[column.type]}"
-            + (" NOT NULL" if column.mode == "REQUIRED" else "")
+            f"{_quote(column.name)} {DUCKDB_TYPES[column.type]}" + (" NOT NULL" if column.mode == "REQUIRED" else "")
             for column in table.columns
         )
         self.ensure_dataset(table.dataset)
@@ -141,7 +142,9 @@ class DuckDBWarehouse:
             rows = cursor.fetchall()
         return QueryResult(columns=columns, rows=rows)
 
-    def _insert_columns(self, cursor: Any, table: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def _insert_columns(
+        self, cursor: Any, table: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         # one statement of column arrays: DuckDB's executemany is ~30x slower for thousands of rows
         types = {column.name: DUCKDB_TYPES[column.type] for column in table.columns}
         unknown = [name for name in columns if name not in types]
@@ -162,7 +165,9 @@ class DuckDBWarehouse:
             cursor = self._cursor()
             cursor.execute("BEGIN TRANSACTION")
             try:
-                cursor.execute(f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day])
+                cursor.execute(
+                    f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day]
+                )
                 if rows:
                     self._insert_columns(cursor, table, columns, rows)
                 cursor.execute("COMMIT")

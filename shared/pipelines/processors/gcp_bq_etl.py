@@ -56,7 +56,8 @@ class BqEtlConfig(BaseModel):
             names = {column.name for column in self.table_schema}
             if not names:
                 raise ValueError("a load step needs a `schema`")
-            if self.partition_by not in names:
+            date_columns = {column.name for column in self.table_schema if column.type == "DATE"}
+            if self.partition_by not in date_columns:
                 raise ValueError("`partition_by` must name a DATE column of the schema")
             missing = [name for name in self.clustering if name not in names]
             if missing:
@@ -124,7 +125,9 @@ class BigQueryEtl:
             raise TerminalError(f"step {step.name}: step {source_step} produced no rows to load")
         day = ctx.parameters[config.partition_parameter]
         assert isinstance(day, date)
-        partition_index = result.columns.index(str(config.partition_by)) if config.partition_by in result.columns else -1
+        partition_index = (
+            result.columns.index(str(config.partition_by)) if config.partition_by in result.columns else -1
+        )
         if partition_index < 0:
             raise TerminalError(f"step {step.name}: query result has no {config.partition_by} column")
         stray = sum(1 for row in result.rows if row[partition_index] != day)

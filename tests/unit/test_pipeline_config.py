@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.domain.runs import PipelineRef
+from shared.errors import ConfigError, NotFound
+from shared.pipelines import config
+from shared.settings import PROJECT_ROOT
+
+BILLING = PROJECT_ROOT / "configs" / "gcp" / "cost" / "billing.yml"
+
+
+def test_billing_pipeline_loads() -> None:
+    pipeline = config.load(PROJECT_ROOT / "configs", PipelineRef("gcp", "cost", "billing"))
+    assert pipeline.pipeline.name == "gcp_billing"
+    assert pipeline.required_integrations == ["GCP_SA"]
+    assert [step.name for step in pipeline.steps] == ["extract_transform", "load"]
+    date_parameter = pipeline.parameter("date")
+    assert date_parameter is not None and date_parameter.default == "yesterday"
+
+
+def test_every_pipeline_under_configs_is_valid() -> None:
+    refs = config.discover(PROJECT_ROOT / "configs")
+    assert PipelineRef("gcp", "cost", "billing") in refs
+    for ref in refs:
+        config.load(PROJECT_ROOT / "configs", ref)
+
+
+def _write_variant(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load(BILLING.read_text())
+    mutate(document)
+    target = tmp_path / "gcp" / "cost"
+    target.mkdir(parents=True)
+    (target / "sql").mkdir()
+    (target / "sql" / "billing_daily.sql").write_text((BILLING.parent / "sql" / "billing_daily.sql").read_text())
+    path = target / "billing.yml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda d: d.pop("steps"), "steps", "Field required"),
+        (lambda d: d["parameters"][0].update(type="datetime"), "parameters.0.type", "Input should be"),
+        (lambda d: d["steps"][0].update(processor="gcp.nope"), "gcp.nope", "unknown processor"),
+        (lambda d: d["steps"][0]["config"].update(sql="sql/missing.sql"), "extract_transform", "not found"),
+        (lambda d: d["steps"][1]["config"].pop("schema"), "load", "needs a `schema`"),
+        (lambda d: d["steps"][1]["config"].update(partition_by="cost"), "load", "partition_by"),
+        (lambda d: d["steps"][0]["config"].update(sql="../../../etc/passwd"), "extract_transform", "not found"),
+        (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (lambda d: d["steps"].append(dict(d["steps"][0])), "duplicate step names", "extract_transform"),
+    ],
+)
+def test_malformed_file_names_file_field_and_reason(tmp_path: Path, mutate, field: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    path = _write_variant(tmp_path, mutate)
+    with pytest.raises(ConfigError) as error:
+        config.parse(path)
+    message = str(error.value)
+    assert str(path) in message and field in message and reason in message, message
+
+
+def test_unknown_pipeline_and_hostile_path_segments_are_not_found() -> None:
+    for ref in [
+        PipelineRef("gcp", "cost", "nope"),
+        PipelineRef("gcp", "..", "billing"),
+        PipelineRef("aws", "cost", "billing"),
+    ]:
+        with pytest.raises(NotFound):
+            config.load(PROJECT_ROOT / "configs", ref)
