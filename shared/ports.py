@@ -162,6 +162,11 @@ class Store(Protocol):
 
     def list_runs(self, query: RunFilter) -> RunPage: ...
 
+    def find_stale_runs(self, lease_expired_before: str, requested_before: str, limit: int = 500) -> list[Run]:
+        """Every org's RUNNING runs whose lease ended before the first time, and PENDING runs
+        requested before the second: the reaper's work list."""
+        ...
+
 
 class RunQueue(Protocol):
     def publish(self, message: RunMessage) -> str:

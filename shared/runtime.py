@@ -34,7 +34,7 @@ def build_backend(settings: Settings) -> Backend:
                 ack_deadline_s=settings.run_lease_s,
             ),
             warehouses=LocalWarehouses(DuckDBWarehouse(data / "warehouse", settings.project)),
-            keys=LocalKeyManager(data / "master.key"),
+            keys=LocalKeyManager(data / "master-keys"),
         )
     raise ConfigError("CLOUDACT_BACKEND=gcp needs the production adapters, which this build does not include yet")
 

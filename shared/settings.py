@@ -43,6 +43,15 @@ class Settings:
     run_lease_s: int
     """How long a worker's claim on a run lasts; a crashed worker's run is reclaimable after it."""
     max_body_bytes: int
+    max_event_age_s: int
+    """A run message older than this (the retry window) is dropped and its run failed, not executed."""
+    reaper_grace_s: int
+    """How long past its lease a RUNNING run may stay unclaimed before the reaper fails it."""
+    pending_timeout_s: int
+    """How long a run may stay PENDING (never delivered) before the reaper fails it."""
+    auth_failure_limit: int
+    """Failed authentications from one client within ``auth_failure_window_s`` before it gets 429."""
+    auth_failure_window_s: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +69,11 @@ class Settings:
             retry_max_backoff_s=_int("CLOUDACT_RETRY_MAX_BACKOFF_S", 600),
             run_lease_s=_int("CLOUDACT_RUN_LEASE_S", 900),
             max_body_bytes=_int("CLOUDACT_MAX_BODY_BYTES", 64 * 1024),
+            max_event_age_s=_int("CLOUDACT_MAX_EVENT_AGE_S", 3 * 3600),
+            reaper_grace_s=_int("CLOUDACT_REAPER_GRACE_S", 600),
+            pending_timeout_s=_int("CLOUDACT_PENDING_TIMEOUT_S", 4 * 3600),
+            auth_failure_limit=_int("CLOUDACT_AUTH_FAILURE_LIMIT", 20),
+            auth_failure_window_s=_int("CLOUDACT_AUTH_FAILURE_WINDOW_S", 300),
         )
 
 

@@ -17,8 +17,10 @@ from werkzeug.wrappers import Request, Response
 
 from shared import errors
 from shared.logs import get_logger
+from shared.throttle import FailedAuthLimiter
 
 log = get_logger("http")
+_limiter: FailedAuthLimiter | None = None
 Handler = Callable[..., Response]
 JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -64,8 +66,32 @@ def routes(*rules: tuple[str, str, str]) -> Map:
     )
 
 
+def _auth_limiter() -> FailedAuthLimiter:
+    global _limiter
+    if _limiter is None:
+        from shared.settings import get_settings
+
+        settings = get_settings()
+        _limiter = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
+    return _limiter
+
+
+def client_address(request: Request) -> str:
+    # the address appended by the nearest front end (Google's, in production); earlier
+    # X-Forwarded-For entries are whatever the client chose to send
+    return request.access_route[-1] if request.access_route else (request.remote_addr or "unknown")
+
+
 def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Response:
     """Routes the request and turns every failure into a JSON error with the right status."""
+    client = client_address(request)
+    wait = _auth_limiter().retry_after(client)
+    if wait:
+        return json_response(
+            {"error": {"code": "too_many_requests", "message": "Too many failed authentications; retry later"}},
+            429,
+            {"Retry-After": str(wait)},
+        )
     try:
         try:
             endpoint, arguments = url_map.bind_to_environ(request.environ).match()
@@ -76,6 +102,8 @@ def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Re
             return error_response(errors.NotFound("No such route"))
         return handlers[endpoint](request, **arguments)
     except errors.CloudActError as exc:
+        if isinstance(exc, errors.Unauthenticated):
+            _auth_limiter().record_failure(client)
         if exc.http_status >= 500:
             log.warning(f"request failed: {exc.code}")
         return error_response(exc)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared import runtime
+from shared import runtime, web
 from shared.ports import Backend
 from shared.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -28,6 +28,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     monkeypatch.setenv("CLOUDACT_RETRY_MIN_BACKOFF_S", "0")
     monkeypatch.setenv("CLOUDACT_RETRY_MAX_BACKOFF_S", "0")
     runtime.reset()
+    web._limiter = None  # failed-auth counts are per process: start each test clean
     yield get_settings()
     runtime.reset()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -90,12 +91,16 @@ class PushDelivery:
         on_dead_letter: Callable[[Delivery], None],
         execute_app: Any = None,
         poll_interval_s: float = 0.2,
+        maintenance: Callable[[], object] | None = None,
+        maintenance_interval_s: float = 60.0,
     ) -> None:
         self.queue = queue
         self.project = project
         self.on_dead_letter = on_dead_letter
         self.client = (execute_app or load_function("execute")).test_client()
         self.poll_interval_s = poll_interval_s
+        self.maintenance = maintenance
+        self.maintenance_interval_s = maintenance_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -122,8 +127,13 @@ class PushDelivery:
         return len(deliveries)
 
     def _loop(self) -> None:
+        next_maintenance = time.monotonic()
         while not self._stop.is_set():
             try:
+                if self.maintenance and time.monotonic() >= next_maintenance:
+                    # what Cloud Scheduler does in production: close runs nothing will finish
+                    self.maintenance()
+                    next_maintenance = time.monotonic() + self.maintenance_interval_s
                 if self.drain_once() == 0:
                     self._stop.wait(self.poll_interval_s)
             except Exception as exc:  # keep delivering; a broken poll must not end the worker
@@ -152,6 +162,14 @@ def dead_letter_handler(delivery: Delivery) -> None:
     execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
 
 
+def reap_stale_runs() -> list[str]:
+    from shared import runtime
+    from shared.services import reaper
+    from shared.settings import get_settings
+
+    return reaper.reap(runtime.backend(), get_settings())
+
+
 class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
@@ -165,7 +183,7 @@ class LocalStack:
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
         self.server = make_server(host, port, self.gateway, threaded=True)
-        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
+        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler, maintenance=reap_stale_runs)
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     @property

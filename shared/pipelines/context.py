@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ class StepContext:
     outputs: dict[str, Any] = field(default_factory=dict)
     """Each step's output by step name, for the steps after it."""
     step_results: list[StepResult] = field(default_factory=list)
+    heartbeat: Callable[[], None] = lambda: None
+    """Called before each step: extends the worker's lease, or raises if the claim was lost."""
 
     def labels(self, step: str) -> JobLabels:
         return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)

@@ -17,6 +17,7 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
     """Appends each step's result to ``ctx.step_results`` as it ends (a failed step too), so a
     caller still has the partial story when an error propagates."""
     for step in ctx.pipeline.steps:
+        ctx.heartbeat()
         processor = registry.get(step.processor)
         context = {
             "run_id": ctx.run.pipeline_logging_id,

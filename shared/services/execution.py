@@ -50,6 +50,10 @@ def decode_pubsub_data(data: Any) -> RunMessage | None:
         return None
 
 
+class ClaimLost(TerminalError):
+    """Another worker (or the reaper) took the run: stop, and write nothing more."""
+
+
 def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Outcome:
     context: dict[str, Any] = {"run_id": message.run_id, "org_slug": message.org_slug}
     run = backend.store.get_run(message.run_id)
@@ -58,14 +62,29 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         return Outcome.DROPPED
     context["pipeline"] = run.pipeline_id
     now = utcnow()
+    if (now - parse_iso(run.requested_at)).total_seconds() > settings.max_event_age_s:
+        # past the retry window: running it now would surprise whoever asked, so close it instead
+        log.warning("run message older than the retry window dropped", extra=context)
+        fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
+        return Outcome.DROPPED
     token = uuid.uuid4().hex
-    lease_expires_at = iso(now + timedelta(seconds=settings.run_lease_s))
-    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), lease_expires_at)
+    lease = timedelta(seconds=settings.run_lease_s)
+    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + lease))
     if claimed is None:
         log.info(f"duplicate delivery ignored: run is {run.status}", extra=context)
         return Outcome.DUPLICATE
     context["attempt"] = claimed.attempt
     log.info("run started", extra=context)
+
+    def heartbeat() -> None:
+        extended = backend.store.update_run(
+            claimed.pipeline_logging_id,
+            expected_status=RunStatus.RUNNING,
+            claim_token=token,
+            changes={"lease_expires_at": iso(utcnow() + lease)},
+        )
+        if extended is None:
+            raise ClaimLost("claim lost")
 
     ctx: StepContext | None = None
     try:
@@ -83,8 +102,12 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
             parameters=parameters.typed(pipeline, claimed.parameters),
             integrations=secrets,
             warehouses=backend.warehouses,
+            heartbeat=heartbeat,
         )
         steps = run_steps(ctx)
+    except ClaimLost:
+        log.warning("claim lost mid-run; stopping without writing", extra=context)
+        return Outcome.DUPLICATE
     except TransientError as exc:
         # give the run back so the redelivery can claim it; then ask for that redelivery
         backend.store.update_run(
@@ -155,20 +178,37 @@ def _finish_failed(
     return Outcome.FAILED
 
 
-def fail_undeliverable(backend: Backend, message: RunMessage, attempts: int) -> None:
-    """Called when a run's message is dead-lettered: the run must not stay open forever."""
-    reason = f"Pipeline execution failed: gave up after {attempts} delivery attempts"
-    for status in (RunStatus.PENDING, RunStatus.RUNNING):
+def fail_open_run(
+    backend: Backend, run_id: str, reason: str, *, only_if: tuple[RunStatus, str | None] | None = None
+) -> Run | None:
+    """PENDING or RUNNING -> FAILED; None if the run had already finished.
+
+    ``only_if`` narrows it to one status and claim, so a run reclaimed in the meantime is left alone.
+    """
+    candidates = [only_if] if only_if else [(RunStatus.PENDING, None), (RunStatus.RUNNING, None)]
+    for status, claim_token in candidates:
         failed = backend.store.update_run(
-            message.run_id,
+            run_id,
             expected_status=status,
-            claim_token=None,
-            changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": reason},
+            claim_token=claim_token,
+            changes={
+                "status": RunStatus.FAILED,
+                "end_time": iso(utcnow()),
+                "error_message": f"Pipeline execution failed: {reason}",
+                "claim_token": None,
+                "lease_expires_at": None,
+            },
         )
         if failed is not None:
-            log.error("run dead-lettered", extra={"run_id": message.run_id, "org_slug": message.org_slug})
-            _record_history(backend, failed, {"run_id": message.run_id})
-            return
+            _record_history(backend, failed, {"run_id": run_id, "org_slug": failed.org_slug})
+            return failed
+    return None
+
+
+def fail_undeliverable(backend: Backend, message: RunMessage, attempts: int) -> None:
+    """Called when a run's message is dead-lettered: the run must not stay open forever."""
+    if fail_open_run(backend, message.run_id, f"gave up after {attempts} delivery attempts"):
+        log.error("run dead-lettered", extra={"run_id": message.run_id, "org_slug": message.org_slug})
 
 
 def _record_history(backend: Backend, run: Run, context: dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ def test_integration_is_validated_encrypted_and_never_returned(backend: Backend,
     for path in settings.data_dir.rglob("*"):
         if path.is_file():
             assert private_part.encode() not in path.read_bytes(), path
-    master_key = settings.data_dir / "master.key"
+    master_key = settings.data_dir / "master-keys" / "v1.key"
     assert stat.S_IMODE(master_key.stat().st_mode) == 0o600
     stored = backend.store.get_integration("acmecorp", "GCP_SA")
     assert stored is not None

@@ -1,15 +1,18 @@
-"""KeyManager on a local master-key file (AES-256-GCM envelope encryption).
+"""KeyManager on local master-key files (AES-256-GCM envelope encryption).
 
 Same envelope as the Cloud KMS adapter: a fresh 256-bit data key encrypts the secret; the master
 key wraps the data key. Both layers take the associated data, so a ciphertext moved to another org
-or provider fails to decrypt.
+or provider fails to decrypt. Master keys are versioned like a KMS key: ``rotate()`` adds a version
+that wraps new data keys, and the version recorded in each envelope still unwraps old ones.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 from shared.errors import TerminalError
 
 _NONCE_BYTES = 12
+_VERSION_FILE = re.compile(r"v(\d+)\.key")
 
 
 def _b64(data: bytes) -> str:
@@ -24,50 +28,68 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode())
+    return base64.b64decode(text.encode(), validate=True)
 
 
-def _load_or_create_master_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting at once cannot both write a key
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise TerminalError(f"master key file {path} is not a 256-bit key") from None
-        return key
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+def _aead(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
 
 
 class LocalKeyManager:
-    key_name = "local-master-key"
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._keys: dict[int, bytes] = {}
+        self._lock = threading.Lock()
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._master: bytes | None = None
+    def _read(self) -> dict[int, bytes]:
+        return {
+            int(match.group(1)): path.read_bytes()
+            for path in self._directory.glob("v*.key")
+            if (match := _VERSION_FILE.fullmatch(path.name))
+        }
 
-    def _aead(self, key: bytes) -> Any:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    def _load(self) -> dict[int, bytes]:
+        if not self._keys:
+            with self._lock:
+                if not self._read():
+                    self._create(1)
+                keys = self._read()
+                if any(len(key) != 32 for key in keys.values()):
+                    raise TerminalError(f"a master key file in {self._directory} is not a 256-bit key")
+                self._keys = keys
+        return self._keys
 
-        return AESGCM(key)
+    def _create(self, version: int) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            # O_EXCL: two processes creating the same version cannot both write it
+            fd = os.open(self._directory / f"v{version}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
 
-    def _master_aead(self) -> Any:
-        if self._master is None:
-            self._master = _load_or_create_master_key(self._path)
-        return self._aead(self._master)
+    @property
+    def primary_version(self) -> int:
+        return max(self._load())
+
+    def rotate(self) -> int:
+        """A new primary version; older versions stay for decryption."""
+        self._create(self.primary_version + 1)
+        self._keys = {}
+        return self.primary_version
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> dict[str, Any]:
+        version = self.primary_version
         data_key = secrets.token_bytes(32)
         nonce, key_nonce = secrets.token_bytes(_NONCE_BYTES), secrets.token_bytes(_NONCE_BYTES)
-        ciphertext = self._aead(data_key).encrypt(nonce, plaintext, associated_data)
-        wrapped_key = self._master_aead().encrypt(key_nonce, data_key, associated_data)
+        ciphertext = _aead(data_key).encrypt(nonce, plaintext, associated_data)
+        wrapped_key = _aead(self._load()[version]).encrypt(key_nonce, data_key, associated_data)
         return {
             "scheme": "aes256gcm-envelope",
-            "key_name": self.key_name,
+            "key_version": f"local/v{version}",
             "wrapped_key": _b64(key_nonce + wrapped_key),
             "ciphertext": _b64(nonce + ciphertext),
         }
@@ -76,13 +98,13 @@ class LocalKeyManager:
         from cryptography.exceptions import InvalidTag
 
         try:
+            version = int(str(envelope["key_version"]).removeprefix("local/v"))
             wrapped = _unb64(envelope["wrapped_key"])
             sealed = _unb64(envelope["ciphertext"])
-            data_key = self._master_aead().decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated_data)
-            plaintext: bytes = self._aead(data_key).decrypt(
-                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data
-            )
-        except (InvalidTag, KeyError, ValueError):
+            master = self._load()[version]
+            data_key = _aead(master).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated_data)
+            plaintext: bytes = _aead(data_key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
+        except (InvalidTag, KeyError, ValueError, TypeError):
             # never say more: the caller only needs to know the envelope is not theirs or is damaged
             raise TerminalError("Stored credential cannot be decrypted for this org and provider") from None
         return plaintext

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_run ON runs (dedupe_key) WHERE status IN ('PENDING', 'RUNNING');
 CREATE INDEX IF NOT EXISTS runs_by_org_time ON runs (org_slug, requested_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, requested_at);
 """
 
 
@@ -235,3 +236,15 @@ class SqliteStore:
             last = rows[query.page_size - 1]
             token = _encode_token(last["requested_at"], last["run_id"])
         return RunPage(runs=runs, next_page_token=token)
+
+    def find_stale_runs(self, lease_expired_before: str, requested_before: str, limit: int = 500) -> list[Run]:
+        rows = (
+            self._db.read()
+            .execute(
+                "SELECT body FROM runs WHERE (status = 'RUNNING' AND json_extract(body, '$.lease_expires_at') < ?)"
+                " OR (status = 'PENDING' AND requested_at < ?) ORDER BY requested_at LIMIT ?",
+                (lease_expired_before, requested_before, limit),
+            )
+            .fetchall()
+        )
+        return [Run.from_record(json.loads(row["body"])) for row in rows]
