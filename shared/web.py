@@ -59,6 +59,14 @@ def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     return body
 
 
+def framework_error(error: HTTPException) -> Response:
+    """For functions-framework's own refusals (a path its catch-all route cannot match, a method it
+    does not serve): the same JSON error shape as ours, never an HTML page."""
+    status = error.code or 500
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(status, "invalid_request")
+    return json_response({"error": {"code": code, "message": error.name}}, status)
+
+
 def routes(*rules: tuple[str, str, str]) -> Map:
     """``(method, path, endpoint)`` triples; a path matches with or without a trailing slash."""
     return Map(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +20,40 @@ from shared.settings import PROJECT_ROOT, Settings, get_settings
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 EXPORT_TABLE = "acme-billing-export.billing_export.gcp_billing_export_v1_TEST"
 YESTERDAY = date.today() - timedelta(days=1)
+
+
+# What must never reach a log line: an org API key, private-key material, a credential field, a
+# stack trace.
+LEAKS = re.compile(r"[a-z0-9_]{3,50}_api_[A-Za-z0-9]{38}|PRIVATE KEY|\"private_key\"|Traceback \(most recent")
+
+
+class LogCollector(logging.Handler):
+    """Formats every record as it would be written: our JSON for our loggers, the standard format
+    (tracebacks included) for the frameworks'."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        from shared.logs import JsonFormatter
+
+        self.ours, self.theirs = JsonFormatter(), logging.Formatter("%(name)s %(message)s")
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        formatter = self.ours if record.name.startswith("cloudact") else self.theirs
+        self.lines.append(formatter.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_or_stack_trace_in_any_log() -> Iterator[LogCollector]:
+    collector = LogCollector()
+    logging.getLogger().addHandler(collector)
+    yield collector
+    logging.getLogger().removeHandler(collector)
+    leaks = [line for line in collector.lines if LEAKS.search(line)]
+    assert collector.lines, "no log line was captured: the scan would prove nothing"
+    assert not leaks, (
+        f"{len(leaks)} log lines leak a secret or a stack trace, e.g. {LEAKS.sub('<redacted>', leaks[0])[:300]}"
+    )
 
 
 @pytest.fixture
@@ -38,12 +74,16 @@ def backend(settings: Settings) -> Backend:
     return runtime.backend()
 
 
-def function_client(name: str) -> Any:
-    """A function loaded exactly as functions-framework deploys it, with a test client."""
+def function_app(name: str) -> Any:
+    """A function loaded exactly as functions-framework deploys it. Load it before starting threads:
+    loading is not thread-safe (functions-framework keeps the app being built in a global)."""
     import functions_framework
 
-    app = functions_framework.create_app(target=name, source=str(PROJECT_ROOT / "functions" / name / "main.py"))
-    return app.test_client()
+    return functions_framework.create_app(target=name, source=str(PROJECT_ROOT / "functions" / name / "main.py"))
+
+
+def function_client(name: str) -> Any:
+    return function_app(name).test_client()
 
 
 def pubsub_cloud_event(
@@ -125,10 +165,12 @@ def deliver_all(max_rounds: int = 20) -> int:
     return delivered
 
 
-def submit(tenant: Tenant, day: date | None = None, **body: Any) -> Any:
+def submit(tenant: Tenant, day: date | None = None, *, app: Any = None, **body: Any) -> Any:
     """Submits gcp/cost/billing through the submit function; returns the response."""
     if day is not None:
         body["date"] = day.isoformat()
-    return function_client("submit").post(
-        f"/api/v1/pipelines/run/{tenant.slug}/gcp/cost/billing", json=body, headers=tenant.headers
+    return (
+        (app or function_app("submit"))
+        .test_client()
+        .post(f"/api/v1/pipelines/run/{tenant.slug}/gcp/cost/billing", json=body, headers=tenant.headers)
     )

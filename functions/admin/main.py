@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from shared import web
@@ -61,6 +62,8 @@ def create_org(request: Request) -> Response:
     unknown = sorted(set(body) - {"org_slug", "name"})
     if unknown:
         raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+    if "name" in body and not isinstance(body["name"], str):
+        raise InvalidRequest("Invalid name: expected 1-200 characters", field="name")
     org, key, record = onboarding.create_org(backend, body.get("org_slug"), body.get("name"))
     return web.json_response(
         {"org_slug": org.slug, "name": org.name, "dataset": org.dataset, "api_key": key, "key_id": record.key_id},
@@ -146,6 +149,9 @@ HANDLERS: dict[str, web.Handler] = {
     "list_integrations": list_integrations,
     "delete_integration": delete_integration,
 }
+
+
+functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http

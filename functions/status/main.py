@@ -7,6 +7,7 @@ GET /api/v1/pipelines/runs?pipeline_id=&status=&page_size=&page_token=
 from __future__ import annotations
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from shared import web
@@ -34,6 +35,9 @@ def list_runs(request: Request) -> Response:
     org = auth.authenticate(store, request.headers.get("X-API-Key"))
     page = runs.list_page(store, org, request.args.to_dict())
     return web.json_response({"runs": [run.public() for run in page.runs], "next_page_token": page.next_page_token})
+
+
+functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http

@@ -6,6 +6,7 @@ POST /api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}   X-API-Key
 from __future__ import annotations
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from shared import web
@@ -36,6 +37,9 @@ def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pi
         },
         202,
     )
+
+
+functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http

@@ -14,7 +14,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+
+from werkzeug.wrappers import Response
 
 from shared import web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
@@ -24,6 +27,7 @@ from shared.settings import PROJECT_ROOT
 
 log = get_logger("local_stack")
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
 ROUTE_PREFIXES = (
     ("/api/v1/pipelines/run/", "submit"),
     ("/api/v1/pipelines/runs", "status"),
@@ -51,6 +55,8 @@ class ApiGateway:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
             return web.json_response({"status": "ok"})(environ, start_response)
+        if path == "/openapi.yaml":
+            return Response(OPENAPI.read_bytes(), mimetype="application/yaml")(environ, start_response)
         for prefix, name in ROUTE_PREFIXES:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]

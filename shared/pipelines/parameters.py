@@ -55,7 +55,7 @@ def resolve(pipeline: PipelineConfig, body: dict[str, Any], today: date) -> tupl
         raise InvalidRequest(f"Unknown parameter: {unknown[0]}", field=unknown[0])
     values: dict[str, Any] = {}
     for parameter in pipeline.parameters:
-        if parameter.name in body and body[parameter.name] is not None:
+        if parameter.name in body:
             values[parameter.name] = _coerce(parameter, body[parameter.name], today)
         elif parameter.required:
             raise InvalidRequest(f"Missing required parameter: {parameter.name}", field=parameter.name)

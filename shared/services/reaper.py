@@ -32,6 +32,8 @@ def reap(backend: Backend, settings: Settings, now: datetime | None = None) -> l
         else:
             reason = "run was never delivered to a worker"
         if fail_open_run(backend, run.pipeline_logging_id, reason, only_if=(run.status, run.claim_token)):
-            log.warning(f"stale run failed: {reason}", extra={"run_id": run.pipeline_logging_id, "org_slug": run.org_slug})
+            log.warning(
+                f"stale run failed: {reason}", extra={"run_id": run.pipeline_logging_id, "org_slug": run.org_slug}
+            )
             reaped.append(run.pipeline_logging_id)
     return reaped

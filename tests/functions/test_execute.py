@@ -95,7 +95,7 @@ def test_transient_error_asks_for_redelivery_and_releases_the_run(tenant: Tenant
     run_id = submit(tenant, YESTERDAY).get_json()["pipeline_logging_id"]
     headers, body = pubsub_cloud_event(_message_for(tenant, run_id))
     client = function_client("execute")
-    assert client.post("/", headers=headers, data=body).status_code == 500  # nack: Pub/Sub redelivers
+    assert client.post("/", headers=headers, data=body).status_code == 503  # nack: Pub/Sub redelivers
     run = tenant.backend.store.get_run(run_id)
     assert run is not None and run.status == "PENDING" and run.attempt == 1
     assert client.post("/", headers={**headers, "ce-id": "2"}, data=body).status_code == 200

@@ -18,7 +18,15 @@ from shared.local_stack.demo import loaded_totals, source_totals, totals_match
 from shared.ports import RunFilter
 from shared.services import reaper
 from shared.settings import get_settings
-from tests.conftest import YESTERDAY, Tenant, deliver_all, function_client, pubsub_cloud_event, submit
+from tests.conftest import (
+    YESTERDAY,
+    Tenant,
+    deliver_all,
+    function_app,
+    function_client,
+    pubsub_cloud_event,
+    submit,
+)
 
 
 def _accept(tenant: Tenant, **body: Any) -> str:
@@ -64,11 +72,12 @@ def test_three_deliveries_in_a_row_and_at_once_give_one_load(tenant: Tenant, mon
     second = submit(tenant, YESTERDAY - timedelta(days=1)).get_json()["pipeline_logging_id"]
     statuses: list[int] = []
     barrier = threading.Barrier(3)
+    app = function_app("execute")
 
     def deliver(n: int) -> None:
         headers, body = pubsub_cloud_event(_message(tenant, second), message_id=f"par-{n}")
         barrier.wait()
-        statuses.append(function_client("execute").post("/", headers=headers, data=body).status_code)
+        statuses.append(app.test_client().post("/", headers=headers, data=body).status_code)
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(3)]
     for thread in threads:
@@ -146,20 +155,30 @@ def test_ten_concurrent_claims_have_one_winner_and_finished_runs_never_change(te
     claimed = [run for run in winners if run is not None]
     assert len(claimed) == 1
     token = claimed[0].claim_token
-    done = store.update_run(run_id, expected_status=RunStatus.RUNNING, claim_token=token,
-                            changes={"status": RunStatus.COMPLETE})
+    done = store.update_run(
+        run_id, expected_status=RunStatus.RUNNING, claim_token=token, changes={"status": RunStatus.COMPLETE}
+    )
     assert done is not None
     # COMPLETE -> RUNNING: neither a claim nor a conditional write can reopen it
     assert store.claim_run(run_id, "late", iso(now + timedelta(hours=1)), iso(now + timedelta(hours=2))) is None
-    assert store.update_run(run_id, expected_status=RunStatus.RUNNING, claim_token=None,
-                            changes={"status": RunStatus.RUNNING}) is None
+    assert (
+        store.update_run(
+            run_id, expected_status=RunStatus.RUNNING, claim_token=None, changes={"status": RunStatus.RUNNING}
+        )
+        is None
+    )
     other = _accept(tenant, date=(YESTERDAY - timedelta(days=1)).isoformat())
-    failed = store.update_run(other, expected_status=RunStatus.PENDING, claim_token=None,
-                              changes={"status": RunStatus.FAILED})
+    failed = store.update_run(
+        other, expected_status=RunStatus.PENDING, claim_token=None, changes={"status": RunStatus.FAILED}
+    )
     assert failed is not None
     # FAILED -> COMPLETE: a worker's write expects RUNNING and is refused
-    assert store.update_run(other, expected_status=RunStatus.RUNNING, claim_token=None,
-                            changes={"status": RunStatus.COMPLETE}) is None
+    assert (
+        store.update_run(
+            other, expected_status=RunStatus.RUNNING, claim_token=None, changes={"status": RunStatus.COMPLETE}
+        )
+        is None
+    )
     assert _status(tenant, other).status == "FAILED" and _status(tenant, run_id).status == "COMPLETE"
 
 
@@ -196,10 +215,14 @@ def test_reaper_fails_runs_never_delivered(tenant: Tenant, monkeypatch: pytest.M
     later = utcnow() + timedelta(seconds=get_settings().pending_timeout_s + 1)
     assert reaper.reap(tenant.backend, get_settings(), now=later) == [run_id]
     run = _status(tenant, run_id)
-    assert run.status == "FAILED" and run.error_message == "Pipeline execution failed: run was never delivered to a worker"
+    assert (
+        run.status == "FAILED" and run.error_message == "Pipeline execution failed: run was never delivered to a worker"
+    )
 
 
-def test_transient_errors_are_retried_with_backoff_then_succeed(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_errors_are_retried_with_backoff_then_succeed(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     warehouse = tenant.backend.warehouses.platform()
     real_query = warehouse.query
     failures = iter([TransientError("backendError"), TransientError("rateLimitExceeded")])
@@ -282,10 +305,11 @@ def test_message_older_than_the_retry_window_is_dropped(
 def test_concurrent_identical_triggers_make_one_run(tenant: Tenant) -> None:
     answers: list[Any] = []
     barrier = threading.Barrier(8)
+    app = function_app("submit")
 
     def trigger() -> None:
         barrier.wait()
-        response = submit(tenant, YESTERDAY)
+        response = submit(tenant, YESTERDAY, app=app)
         answers.append((response.status_code, response.get_json()))
 
     threads = [threading.Thread(target=trigger) for _ in range(8)]
