@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov gets its own environment: its dependency pins clash with the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: demo test lint install clean
 
@@ -14,6 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/cloudact --data-dir .cloudact-demo demo
 
@@ -22,8 +30,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache

@@ -113,6 +113,7 @@ class RunFilter:
     org_slug: str
     pipeline_id: str | None = None
     status: RunStatus | None = None
+    parent_id: str | None = None
     page_size: int = 50
     page_token: str | None = None
 
@@ -145,7 +146,8 @@ class Store(Protocol):
     def delete_integration(self, org_slug: str, integration_type: str) -> bool: ...
 
     def create_run(self, run: Run) -> None:
-        """Inserts a PENDING run; raises DuplicateRun if an active run shares its dedupe key."""
+        """Inserts a PENDING run; raises DuplicateRun if an active run shares its dedupe key, or any
+        run its trigger key."""
         ...
 
     def get_run(self, run_id: str) -> Run | None: ...
@@ -162,6 +164,12 @@ class Store(Protocol):
 
     def list_runs(self, query: RunFilter) -> RunPage: ...
 
+    def last_complete_run(self, dedupe_key: str) -> Run | None:
+        """The most recent COMPLETE run of the same org, pipeline and parameters."""
+        ...
+
+    def count_running(self, org_slug: str) -> int: ...
+
     def find_stale_runs(self, lease_expired_before: str, requested_before: str, limit: int = 500) -> list[Run]:
         """Every org's RUNNING runs whose lease ended before the first time, and PENDING runs
         requested before the second: the reaper's work list."""
@@ -173,6 +181,10 @@ class RunQueue(Protocol):
         """Durably enqueues the message; returns its message id once the queue has it."""
         ...
 
+    def publish_many(self, messages: Sequence[RunMessage]) -> list[str | Exception]:
+        """Enqueues in batches; per message, its id or the error that kept it out."""
+        ...
+
 
 class KeyManager(Protocol):
     """Envelope encryption: a fresh data key per secret, wrapped by a master key."""
@@ -180,6 +192,14 @@ class KeyManager(Protocol):
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> dict[str, Any]: ...
 
     def decrypt(self, envelope: Mapping[str, Any], associated_data: bytes) -> bytes: ...
+
+
+class TokenVerifier(Protocol):
+    """Checks a bearer token from a trusted caller (Cloud Scheduler's OIDC token in production)."""
+
+    def verify(self, token: str, audience: str) -> dict[str, Any]:
+        """The token's claims; raises Unauthenticated if it is invalid, expired or for another audience."""
+        ...
 
 
 @dataclass

@@ -25,6 +25,26 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+# Each port's adapter: the embedded one or Google's. CLOUDACT_BACKEND picks the default for all four;
+# each can be overridden alone (e.g. Google's services with the local key file, as the emulator
+# tests do, since Cloud KMS has no emulator).
+ADAPTER_CHOICES = {
+    "CLOUDACT_WAREHOUSE": {"local": "duckdb", "gcp": "bigquery"},
+    "CLOUDACT_STORE": {"local": "sqlite", "gcp": "firestore"},
+    "CLOUDACT_QUEUE": {"local": "sqlite", "gcp": "pubsub"},
+    "CLOUDACT_KEY_MANAGER": {"local": "local", "gcp": "kms"},
+}
+
+
+def _adapter(name: str, backend: str) -> str:
+    choices = ADAPTER_CHOICES[name]
+    value = os.environ.get(name) or choices[backend]
+    if value not in choices.values():
+        allowed = " or ".join(repr(choice) for choice in choices.values())
+        raise ConfigError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     backend: str
@@ -52,6 +72,34 @@ class Settings:
     auth_failure_limit: int
     """Failed authentications from one client within ``auth_failure_window_s`` before it gets 429."""
     auth_failure_window_s: int
+    # -- scheduling and backfill ----------------------------------------------------------------
+    max_running_per_org: int = 4
+    """Runs of one org executing at once; more wait in the queue (redelivered with backoff)."""
+    max_backfill_days: int = 366
+    scheduler_audience: str = "cloudact-local-scheduler"
+    """The audience a scheduler token must carry: the scheduler function's URL in production."""
+    scheduler_service_account: str | None = None
+    """The only identity whose Google OIDC tokens may call the scheduler (production)."""
+    # -- per-port adapters and their Google Cloud settings -------------------------------------
+    warehouse: str = "duckdb"
+    """``duckdb`` or ``bigquery`` (CLOUDACT_WAREHOUSE)."""
+    store: str = "sqlite"
+    """``sqlite`` or ``firestore`` (CLOUDACT_STORE)."""
+    queue: str = "sqlite"
+    """``sqlite`` or ``pubsub`` (CLOUDACT_QUEUE)."""
+    key_manager: str = "local"
+    """``local`` or ``kms`` (CLOUDACT_KEY_MANAGER)."""
+    runs_topic: str = "pipeline-runs"
+    """The Pub/Sub topic run messages are published to, in ``project``."""
+    kms_key: str | None = None
+    """Full crypto key name: ``projects/P/locations/L/keyRings/R/cryptoKeys/K``."""
+    firestore_database: str = "(default)"
+    bq_location: str = "US"
+    """Where BigQuery datasets are created and jobs run."""
+    max_bytes_billed: int = 100 * 1024**3
+    """The platform's ceiling on one query's billed bytes; a step may ask for less, never more."""
+    bq_api_endpoint: str | None = None
+    """A BigQuery API endpoint other than Google's (an emulator); used with anonymous credentials."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,6 +122,20 @@ class Settings:
             pending_timeout_s=_int("CLOUDACT_PENDING_TIMEOUT_S", 4 * 3600),
             auth_failure_limit=_int("CLOUDACT_AUTH_FAILURE_LIMIT", 20),
             auth_failure_window_s=_int("CLOUDACT_AUTH_FAILURE_WINDOW_S", 300),
+            max_running_per_org=_int("CLOUDACT_MAX_RUNNING_PER_ORG", 4),
+            max_backfill_days=_int("CLOUDACT_MAX_BACKFILL_DAYS", 366),
+            scheduler_audience=os.environ.get("CLOUDACT_SCHEDULER_AUDIENCE") or "cloudact-local-scheduler",
+            scheduler_service_account=os.environ.get("CLOUDACT_SCHEDULER_SERVICE_ACCOUNT") or None,
+            warehouse=_adapter("CLOUDACT_WAREHOUSE", backend),
+            store=_adapter("CLOUDACT_STORE", backend),
+            queue=_adapter("CLOUDACT_QUEUE", backend),
+            key_manager=_adapter("CLOUDACT_KEY_MANAGER", backend),
+            runs_topic=os.environ.get("CLOUDACT_RUNS_TOPIC") or "pipeline-runs",
+            kms_key=os.environ.get("CLOUDACT_KMS_KEY") or None,
+            firestore_database=os.environ.get("CLOUDACT_FIRESTORE_DATABASE") or "(default)",
+            bq_location=os.environ.get("CLOUDACT_BQ_LOCATION") or "US",
+            max_bytes_billed=_int("CLOUDACT_MAX_BYTES_BILLED", 100 * 1024**3),
+            bq_api_endpoint=os.environ.get("CLOUDACT_BQ_API_ENDPOINT") or None,
         )
 
 

@@ -5,7 +5,6 @@ Admin credential (X-Admin-Key):
   GET    /api/v1/admin/orgs/{org_slug}/api-keys          list keys (metadata)
   POST   /api/v1/admin/orgs/{org_slug}/api-keys          rotate: a new key, optionally revoking the rest
   DELETE /api/v1/admin/orgs/{org_slug}/api-keys/{key_id} revoke one key
-  POST   /api/v1/admin/maintenance/reap                  fail runs nothing will finish (Cloud Scheduler)
 Org API key (X-API-Key), for the org's own integrations:
   PUT    /api/v1/integrations/{org_slug}/{provider}      set up (credential stored encrypted)
   GET    /api/v1/integrations/{org_slug}                 list (metadata only, never the credential)
@@ -31,7 +30,6 @@ ROUTES = web.routes(
     ("GET", "/api/v1/admin/orgs/<org_slug>/api-keys", "list_keys"),
     ("POST", "/api/v1/admin/orgs/<org_slug>/api-keys", "rotate_key"),
     ("DELETE", "/api/v1/admin/orgs/<org_slug>/api-keys/<key_id>", "revoke_key"),
-    ("POST", "/api/v1/admin/maintenance/reap", "reap"),
     ("PUT", "/api/v1/integrations/<org_slug>/<provider>", "set_integration"),
     ("GET", "/api/v1/integrations/<org_slug>", "list_integrations"),
     ("DELETE", "/api/v1/integrations/<org_slug>/<provider>", "delete_integration"),
@@ -100,14 +98,6 @@ def revoke_key(request: Request, org_slug: str, key_id: str) -> Response:
     return Response(status=204)
 
 
-def reap(request: Request) -> Response:
-    from shared.services import reaper
-    from shared.settings import get_settings
-
-    backend = _admin(request)
-    return web.json_response({"failed_run_ids": reaper.reap(backend, get_settings())})
-
-
 def _org(request: Request, org_slug: str) -> tuple[Backend, Organization]:
     from shared import runtime
     from shared.services import auth
@@ -144,7 +134,6 @@ HANDLERS: dict[str, web.Handler] = {
     "list_keys": list_keys,
     "rotate_key": rotate_key,
     "revoke_key": revoke_key,
-    "reap": reap,
     "set_integration": set_integration,
     "list_integrations": list_integrations,
     "delete_integration": delete_integration,

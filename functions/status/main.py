@@ -2,6 +2,7 @@
 
 GET /api/v1/pipelines/runs/{pipeline_logging_id}
 GET /api/v1/pipelines/runs?pipeline_id=&status=&page_size=&page_token=
+GET /api/v1/pipelines/backfills/{backfill_id}   progress: counts per state, and each day's run
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from shared import web
 ROUTES = web.routes(
     ("GET", "/api/v1/pipelines/runs/<run_id>", "get"),
     ("GET", "/api/v1/pipelines/runs", "list"),
+    ("GET", "/api/v1/pipelines/backfills/<backfill_id>", "backfill"),
 )
 
 
@@ -37,9 +39,18 @@ def list_runs(request: Request) -> Response:
     return web.json_response({"runs": [run.public() for run in page.runs], "next_page_token": page.next_page_token})
 
 
+def backfill_progress(request: Request, backfill_id: str) -> Response:
+    from shared import runtime
+    from shared.services import auth, scheduling
+
+    backend = runtime.backend()
+    org = auth.authenticate(backend.store, request.headers.get("X-API-Key"))
+    return web.json_response(scheduling.backfill_progress(backend, org, backfill_id))
+
+
 functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http
 def status(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"get": get_run, "list": list_runs})
+    return web.dispatch(request, ROUTES, {"get": get_run, "list": list_runs, "backfill": backfill_progress})

@@ -1,6 +1,7 @@
-"""submit (HTTP): authenticate a run request, validate it, record it PENDING and queue it.
+"""submit (HTTP): authenticate run requests, validate them, record them PENDING and queue them.
 
-POST /api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}   X-API-Key   -> 202
+POST /api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}        one run      -> 202
+POST /api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}   one per day  -> 202
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from werkzeug.wrappers import Request, Response
 
 from shared import web
 
-ROUTES = web.routes(("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<domain>/<pipeline>", "run"))
+ROUTES = web.routes(
+    ("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<domain>/<pipeline>", "run"),
+    ("POST", "/api/v1/pipelines/backfill/<org_slug>/<provider>/<domain>/<pipeline>", "backfill"),
+)
 
 
 def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
@@ -39,9 +43,34 @@ def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pi
     )
 
 
+def backfill(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
+    from shared import runtime
+    from shared.domain.runs import PipelineRef
+    from shared.services import auth, scheduling
+    from shared.settings import get_settings
+
+    backend, settings = runtime.backend(), get_settings()
+    org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
+    body = web.read_json(request, settings.max_body_bytes)
+    result = scheduling.backfill(backend, settings, org, PipelineRef(provider, domain, pipeline), body)
+    return web.json_response(
+        {
+            "backfill_id": result.backfill_id,
+            "org_slug": org.slug,
+            "runs": [
+                {"date": run.parameters["date"], "pipeline_logging_id": run.pipeline_logging_id} for run in result.runs
+            ],
+            "already_active": result.already_active,
+            "not_queued": [run.pipeline_logging_id for run in result.refused],
+            "message": f"Backfill of {provider}/{pipeline} queued {len(result.runs) - len(result.refused)} runs",
+        },
+        202,
+    )
+
+
 functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http
 def submit(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"run": run_pipeline})
+    return web.dispatch(request, ROUTES, {"run": run_pipeline, "backfill": backfill})

@@ -80,6 +80,14 @@ class Run:
     error_message: str | None = None
     steps: tuple[StepResult, ...] = ()
     attempt: int = 0
+    parent_id: str | None = None
+    """The backfill this run belongs to."""
+    trigger_key: str | None = None
+    """Idempotency key of whatever created the run (a scheduler tick): one run per key, ever."""
+    source_watermark: str | None = None
+    """The source's MAX(export_time) for the run's day, as this run saw it."""
+    skip_reason: str | None = None
+    """Why a COMPLETE run loaded nothing (its source had not changed since an earlier run)."""
     claim_token: str | None = field(default=None, repr=False)
     lease_expires_at: str | None = None
 
@@ -89,7 +97,7 @@ class Run:
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)
-        for private in ("claim_token", "lease_expires_at", "dedupe_key"):
+        for private in ("claim_token", "lease_expires_at", "dedupe_key", "trigger_key"):
             body.pop(private)
         body["status"] = str(self.status)
         return body

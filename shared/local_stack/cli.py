@@ -111,7 +111,8 @@ def create_org(org_slug: str, name: str | None, url: str) -> None:
     from shared.settings import get_settings
 
     client = ApiClient(url, admin_key=admin_key(get_settings()))
-    _print_json(_call(lambda: client.request("POST", "/api/v1/admin/orgs", {"org_slug": org_slug, "name": name})))
+    body = {"org_slug": org_slug, **({"name": name} if name else {})}
+    _print_json(_call(lambda: client.request("POST", "/api/v1/admin/orgs", body)))
 
 
 @main.command("generate-export")
@@ -152,6 +153,71 @@ def run(
         final = follow(client, accepted["pipeline_logging_id"], click.echo)
         _print_json(final)
         sys.exit(0 if final["status"] == "COMPLETE" else 1)
+
+
+@main.group()
+def schedule() -> None:
+    """What Cloud Scheduler does in production."""
+
+
+@schedule.command("tick")
+@click.option("--pipeline", default=None, help="provider/domain/name (default: every scheduled pipeline)")
+@click.option("--at", "at", default=None, help="RFC 3339 firing time (default: now)")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="CLOUDACT_URL")
+def schedule_tick(pipeline: str | None, at: str | None, url: str) -> None:
+    """Fire a scheduler tick against a running local stack, with a locally signed token."""
+    from shared import runtime
+    from shared.domain.runs import iso, utcnow
+    from shared.local_stack.client import ApiClient
+    from shared.settings import get_settings
+
+    token = runtime.token_verifier().mint(get_settings().scheduler_audience)  # type: ignore[attr-defined]
+    client = ApiClient(
+        url,
+        bearer=token,
+        headers={"X-CloudScheduler-JobName": "cli", "X-CloudScheduler-ScheduleTime": at or iso(utcnow())},
+    )
+    _print_json(
+        _call(lambda: client.request("POST", "/api/v1/scheduler/tick", {"pipeline": pipeline} if pipeline else {}))
+    )
+
+
+@main.command()
+@click.argument("org_slug")
+@click.argument("pipeline", default="gcp/cost/billing")
+@click.option("--start", "start", required=True, help="first day, YYYY-MM-DD")
+@click.option("--end", "end", required=True, help="last day, YYYY-MM-DD")
+@click.option("--force-refresh", is_flag=True)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Show progress until every day is done.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="CLOUDACT_URL")
+@click.option("--api-key", envvar="CLOUDACT_API_KEY")
+def backfill(
+    org_slug: str, pipeline: str, start: str, end: str, force_refresh: bool, wait: bool, url: str, api_key: str | None
+) -> None:
+    """Load every day from --start to --end, one run per day, and follow them."""
+    import time
+
+    client = _client(url, api_key)
+    body = {"start_date": start, "end_date": end, "force_refresh": force_refresh}
+    accepted = _call(lambda: client.request("POST", f"/api/v1/pipelines/backfill/{org_slug}/{pipeline}", body))
+    click.echo(
+        f"backfill {accepted['backfill_id']}: {len(accepted['runs'])} runs queued"
+        + (f", {len(accepted['already_active'])} days already running" if accepted["already_active"] else "")
+    )
+    if not wait:
+        return
+    with click.progressbar(length=len(accepted["runs"]), label="days done") as bar:
+        done = 0
+        while True:
+            progress = _call(lambda: client.request("GET", f"/api/v1/pipelines/backfills/{accepted['backfill_id']}"))
+            finished = progress["counts"]["COMPLETE"] + progress["counts"]["FAILED"]
+            bar.update(finished - done)
+            done = finished
+            if progress["done"]:
+                break
+            time.sleep(0.5)
+    click.echo(json.dumps(progress["counts"]))
+    sys.exit(0 if progress["counts"]["FAILED"] == 0 else 1)
 
 
 @main.command()

@@ -19,13 +19,24 @@ class ApiError(CloudActError):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str | None = None, admin_key: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        admin_key: str | None = None,
+        bearer: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.admin_key = admin_key
+        self.bearer = bearer
+        self.headers = headers or {}
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self.headers}
+        if self.bearer:
+            headers["Authorization"] = f"Bearer {self.bearer}"
         if self.api_key:
             headers["X-API-Key"] = self.api_key
         if self.admin_key:

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,10 @@ FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
 ROUTE_PREFIXES = (
     ("/api/v1/pipelines/run/", "submit"),
+    ("/api/v1/pipelines/backfill/", "submit"),
     ("/api/v1/pipelines/runs", "status"),
+    ("/api/v1/pipelines/backfills/", "status"),
+    ("/api/v1/scheduler/", "scheduler"),
     ("/api/v1/admin/", "admin"),
     ("/api/v1/integrations/", "admin"),
 )
@@ -49,7 +53,7 @@ class ApiGateway:
     """One WSGI app in front of the HTTP functions."""
 
     def __init__(self) -> None:
-        self.functions = {name: load_function(name) for name in {"submit", "status", "admin"}}
+        self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler")}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -97,16 +101,12 @@ class PushDelivery:
         on_dead_letter: Callable[[Delivery], None],
         execute_app: Any = None,
         poll_interval_s: float = 0.2,
-        maintenance: Callable[[], object] | None = None,
-        maintenance_interval_s: float = 60.0,
     ) -> None:
         self.queue = queue
         self.project = project
         self.on_dead_letter = on_dead_letter
         self.client = (execute_app or load_function("execute")).test_client()
         self.poll_interval_s = poll_interval_s
-        self.maintenance = maintenance
-        self.maintenance_interval_s = maintenance_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,13 +133,8 @@ class PushDelivery:
         return len(deliveries)
 
     def _loop(self) -> None:
-        next_maintenance = time.monotonic()
         while not self._stop.is_set():
             try:
-                if self.maintenance and time.monotonic() >= next_maintenance:
-                    # what Cloud Scheduler does in production: close runs nothing will finish
-                    self.maintenance()
-                    next_maintenance = time.monotonic() + self.maintenance_interval_s
                 if self.drain_once() == 0:
                     self._stop.wait(self.poll_interval_s)
             except Exception as exc:  # keep delivering; a broken poll must not end the worker
@@ -168,12 +163,72 @@ def dead_letter_handler(delivery: Delivery) -> None:
     execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
 
 
-def reap_stale_runs() -> list[str]:
-    from shared import runtime
-    from shared.services import reaper
-    from shared.settings import get_settings
+class LocalScheduler:
+    """Cloud Scheduler's part on one machine: fires each scheduled pipeline's cron, and the reaper
+    every minute, by calling the scheduler function over HTTP with a signed token, as production does."""
 
-    return reaper.reap(runtime.backend(), get_settings())
+    REAP_EVERY_S = 60.0
+
+    def __init__(self, scheduler_app: Any = None, poll_interval_s: float = 15.0) -> None:
+        self.client = (scheduler_app or load_function("scheduler")).test_client()
+        self.poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, str] | None = None) -> Any:
+        from shared import runtime
+        from shared.domain.runs import iso
+        from shared.settings import get_settings
+
+        token = runtime.token_verifier().mint(get_settings().scheduler_audience)  # type: ignore[attr-defined]
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "X-CloudScheduler-JobName": job,
+            "X-CloudScheduler-ScheduleTime": iso(fired_at),
+        }
+        return self.client.post(path, json=body or {}, headers=headers)
+
+    def fire_due(self, after: datetime, until: datetime) -> int:
+        """Ticks every scheduled pipeline whose cron fired in (after, until]; returns the firings."""
+        from shared.pipelines import config as pipeline_config
+        from shared.pipelines.schedule import fire_times
+        from shared.services.scheduling import scheduled_pipelines
+        from shared.settings import get_settings
+
+        settings = get_settings()
+        fired = 0
+        for ref in scheduled_pipelines(settings):
+            schedule = pipeline_config.load(settings.configs_dir, ref).schedule
+            assert schedule is not None
+            for moment in fire_times(schedule, after, until):
+                response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}", moment, {"pipeline": ref.path})
+                log.info(f"scheduled tick for {ref.path}: HTTP {response.status_code}")
+                fired += 1
+        return fired
+
+    def _loop(self) -> None:
+        from shared.domain.runs import utcnow
+
+        last_check, next_reap = utcnow(), time.monotonic()
+        while not self._stop.wait(self.poll_interval_s if next_reap > time.monotonic() else 0):
+            try:
+                now = utcnow()
+                self.fire_due(last_check, now)
+                last_check = now
+                if time.monotonic() >= next_reap:
+                    self._call("/api/v1/scheduler/reap", "local-reaper", now)
+                    next_reap = time.monotonic() + self.REAP_EVERY_S
+            except Exception as exc:  # keep the clock running
+                log.error("local scheduler error", exc_info=exc)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
 
 
 class LocalStack:
@@ -189,7 +244,8 @@ class LocalStack:
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
         self.server = make_server(host, port, self.gateway, threaded=True)
-        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler, maintenance=reap_stale_runs)
+        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
+        self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     @property
@@ -200,10 +256,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         self._thread.start()
         self.delivery.start()
+        self.scheduler.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.scheduler.stop()
         self.delivery.stop()
 
     def __enter__(self) -> LocalStack:

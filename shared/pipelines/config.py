@@ -47,9 +47,22 @@ class Schedule(Strict):
 
     @field_validator("cron")
     @classmethod
-    def five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week")
+    def valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError("cron must be a valid expression of 5 fields: minute hour day-of-month month day-of-week")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
 

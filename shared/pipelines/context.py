@@ -32,6 +32,10 @@ class StepContext:
     step_results: list[StepResult] = field(default_factory=list)
     heartbeat: Callable[[], None] = lambda: None
     """Called before each step: extends the worker's lease, or raises if the claim was lost."""
+    previous: Run | None = None
+    """The last COMPLETE run of the same org, pipeline and parameters, if any."""
+    source_watermark: str | None = None
+    skip_reason: str | None = None
 
     def labels(self, step: str) -> JobLabels:
         return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)
@@ -42,3 +46,7 @@ class StepOutcome:
     rows: int
     bytes_processed: int = 0
     output: Any = None
+    watermark: str | None = None
+    """The source's watermark as this step saw it (recorded on the run)."""
+    skip_reason: str | None = None
+    """Set by a gate step: the remaining steps are not needed, and why."""

@@ -15,8 +15,12 @@ log = get_logger("runner")
 
 def run_steps(ctx: StepContext) -> list[StepResult]:
     """Appends each step's result to ``ctx.step_results`` as it ends (a failed step too), so a
-    caller still has the partial story when an error propagates."""
+    caller still has the partial story when an error propagates. A gate step that finds nothing
+    to do ends the run early; the steps after it are recorded SKIPPED."""
     for step in ctx.pipeline.steps:
+        if ctx.skip_reason:
+            ctx.step_results.append(StepResult(name=step.name, status="SKIPPED"))
+            continue
         ctx.heartbeat()
         processor = registry.get(step.processor)
         context = {
@@ -36,6 +40,8 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
             raise
         elapsed = int((time.perf_counter() - started) * 1000)
         ctx.outputs[step.name] = outcome.output
+        ctx.source_watermark = outcome.watermark or ctx.source_watermark
+        ctx.skip_reason = outcome.skip_reason
         ctx.step_results.append(
             StepResult(
                 name=step.name,

@@ -67,6 +67,10 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.warning("run message older than the retry window dropped", extra=context)
         fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
         return Outcome.DROPPED
+    if run.status is RunStatus.PENDING and backend.store.count_running(run.org_slug) >= settings.max_running_per_org:
+        # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
+        log.info("org at its concurrent-run limit; delivery deferred", extra=context)
+        raise TransientError("organization at its concurrent-run limit")
     token = uuid.uuid4().hex
     lease = timedelta(seconds=settings.run_lease_s)
     claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + lease))
@@ -103,6 +107,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
             integrations=secrets,
             warehouses=backend.warehouses,
             heartbeat=heartbeat,
+            previous=backend.store.last_complete_run(claimed.dedupe_key),
         )
         steps = run_steps(ctx)
     except ClaimLost:
@@ -133,11 +138,14 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
             "status": RunStatus.COMPLETE,
             "end_time": iso(ended),
             "duration_ms": _duration_ms(claimed, ended),
-            "rows_processed": steps[-1].rows if steps else 0,
+            # rows written by the last step (the load); a skipped run wrote none
+            "rows_processed": 0 if ctx.skip_reason else (steps[-1].rows if steps else 0),
             "bytes_processed": sum(step.bytes_processed for step in steps),
             "steps": tuple(steps),
             "error_message": None,
             "lease_expires_at": None,
+            "source_watermark": ctx.source_watermark,
+            "skip_reason": ctx.skip_reason,
         },
     )
     if finished is None:

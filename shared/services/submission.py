@@ -1,8 +1,15 @@
-"""Accepting a run: validate everything, record it PENDING, queue it."""
+"""Accepting runs: validate everything, record them PENDING, queue them.
+
+One run (the API) or many (a scheduler tick, a backfill) go through the same two moves: record
+(the store refuses duplicates atomically) and queue (a run the queue refused is closed at once,
+never left PENDING).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -17,6 +24,69 @@ from shared.services import integrations
 from shared.settings import Settings
 
 log = get_logger("submission")
+QUEUE_FAILURE = "Run could not be queued"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    org_slug: str
+    ref: PipelineRef
+    parameters: dict[str, Any]
+    """Resolved and validated (``parameters.resolve``)."""
+    trigger: str = "api"
+    force_refresh: bool = False
+    parent_id: str | None = None
+    trigger_key: str | None = None
+
+    def new_run(self) -> Run:
+        assert self.trigger in TRIGGERS
+        return Run(
+            pipeline_logging_id=str(uuid.uuid4()),
+            pipeline_id=self.ref.pipeline_id(self.org_slug),
+            org_slug=self.org_slug,
+            provider=self.ref.provider,
+            domain=self.ref.domain,
+            pipeline=self.ref.pipeline,
+            parameters=self.parameters,
+            trigger=self.trigger,
+            requested_at=iso(utcnow()),
+            dedupe_key=dedupe_key(self.org_slug, self.ref, self.parameters),
+            force_refresh=self.force_refresh,
+            parent_id=self.parent_id,
+            trigger_key=self.trigger_key,
+        )
+
+
+def record(backend: Backend, request: RunRequest) -> Run:
+    """Stores the new run PENDING; raises DuplicateRun with the run that already covers it."""
+    run = request.new_run()
+    backend.store.create_run(run)
+    return run
+
+
+def _close_unqueued(backend: Backend, run: Run, error: Exception) -> None:
+    # the record exists but nothing will execute it: close it now rather than leave it PENDING
+    backend.store.update_run(
+        run.pipeline_logging_id,
+        expected_status=RunStatus.PENDING,
+        claim_token=None,
+        changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": QUEUE_FAILURE},
+    )
+    context = {"run_id": run.pipeline_logging_id, "org_slug": run.org_slug, "pipeline": run.pipeline_id}
+    log.error("run could not be queued", extra=context, exc_info=error)
+
+
+def queue(backend: Backend, runs: Sequence[Run], batch_size: int = 500) -> list[Run]:
+    """Publishes in batches; returns the runs that could not be queued (now FAILED)."""
+    refused = []
+    for start in range(0, len(runs), batch_size):
+        batch = runs[start : start + batch_size]
+        results = backend.queue.publish_many([RunMessage.from_run(run) for run in batch])
+        for run, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                _close_unqueued(backend, run, result)
+                refused.append(run)
+    return refused
 
 
 def submit_run(
@@ -26,47 +96,26 @@ def submit_run(
     ref: PipelineRef,
     body: dict[str, Any],
     *,
-    trigger: str = "api",
     today: date | None = None,
 ) -> Run:
-    assert trigger in TRIGGERS
+    """One run from the API: 409 if the same run is active, 503 if it could not be queued."""
     pipeline = pipeline_config.load(settings.configs_dir, ref)
-    now = utcnow()
-    values, options = parameters.resolve(pipeline, body, today or now.date())
+    values, options = parameters.resolve(pipeline, body, today or utcnow().date())
     integrations.require(backend, org.slug, list(pipeline.required_integrations))
-    run = Run(
-        pipeline_logging_id=str(uuid.uuid4()),
-        pipeline_id=ref.pipeline_id(org.slug),
-        org_slug=org.slug,
-        provider=ref.provider,
-        domain=ref.domain,
-        pipeline=ref.pipeline,
-        parameters=values,
-        trigger=trigger,
-        requested_at=iso(now),
-        dedupe_key=dedupe_key(org.slug, ref, values),
-        force_refresh=options["force_refresh"],
-    )
     try:
-        backend.store.create_run(run)
+        run = record(backend, RunRequest(org.slug, ref, values, force_refresh=options["force_refresh"]))
     except DuplicateRun as duplicate:
         existing = duplicate.existing
         raise Conflict(
             f"A run of {ref.path} with the same parameters is already {existing.status}",
             pipeline_logging_id=existing.pipeline_logging_id,
         ) from None
-    context = {"run_id": run.pipeline_logging_id, "org_slug": org.slug, "pipeline": run.pipeline_id}
     try:
         backend.queue.publish(RunMessage.from_run(run))
     except Exception as exc:
-        # the record exists but nothing will execute it: close it now rather than leave it PENDING
-        backend.store.update_run(
-            run.pipeline_logging_id,
-            expected_status=RunStatus.PENDING,
-            claim_token=None,
-            changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": "Run could not be queued"},
-        )
-        log.error("run could not be queued", extra=context, exc_info=exc)
-        raise TransientError("Run could not be queued; please retry") from None
-    log.info("run accepted", extra=context)
+        _close_unqueued(backend, run, exc)
+        raise TransientError(f"{QUEUE_FAILURE}; please retry") from None
+    log.info(
+        "run accepted", extra={"run_id": run.pipeline_logging_id, "org_slug": org.slug, "pipeline": run.pipeline_id}
+    )
     return run

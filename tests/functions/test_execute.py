@@ -39,8 +39,10 @@ def test_cloud_event_runs_the_pipeline_to_complete(tenant: Tenant) -> None:
     run = tenant.backend.store.get_run(run_id)
     assert run is not None and run.status == "COMPLETE", run
     assert run.rows_processed and run.rows_processed > 0
-    assert [step.name for step in run.steps] == ["extract_transform", "load"]
+    assert [step.name for step in run.steps] == ["check_source_changed", "extract_transform", "load"]
     assert all(step.status == "COMPLETE" for step in run.steps)
+    assert run.steps[0].rows == 0  # the first run of a day has no earlier watermark to compare with
+    assert run.source_watermark is not None
     assert run.duration_ms is not None and run.end_time and run.start_time
     assert len(_table_rows(tenant)) == run.rows_processed
     assert _history_rows(tenant, run_id) == 1
@@ -76,7 +78,7 @@ def test_terminal_error_fails_the_run_and_acknowledges(tenant: Tenant) -> None:
     run = tenant.backend.store.get_run(run_id)
     assert run is not None and run.status == "FAILED"
     assert run.error_message and run.error_message.startswith("Pipeline execution failed: ")
-    assert run.steps[0].status == "FAILED"
+    assert [step.status for step in run.steps] == ["COMPLETE", "FAILED"]
     assert _history_rows(tenant, run_id) == 1
 
 

@@ -17,7 +17,8 @@ def test_billing_pipeline_loads() -> None:
     pipeline = config.load(PROJECT_ROOT / "configs", PipelineRef("gcp", "cost", "billing"))
     assert pipeline.pipeline.name == "gcp_billing"
     assert pipeline.required_integrations == ["GCP_SA"]
-    assert [step.name for step in pipeline.steps] == ["extract_transform", "load"]
+    assert [step.name for step in pipeline.steps] == ["check_source_changed", "extract_transform", "load"]
+    assert pipeline.schedule is not None and pipeline.schedule.lookback_days == 3
     date_parameter = pipeline.parameter("date")
     assert date_parameter is not None and date_parameter.default == "yesterday"
 
@@ -35,7 +36,8 @@ def _write_variant(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-d
     target = tmp_path / "gcp" / "cost"
     target.mkdir(parents=True)
     (target / "sql").mkdir()
-    (target / "sql" / "billing_daily.sql").write_text((BILLING.parent / "sql" / "billing_daily.sql").read_text())
+    for sql in (BILLING.parent / "sql").glob("*.sql"):
+        (target / "sql" / sql.name).write_text(sql.read_text())
     path = target / "billing.yml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -46,13 +48,14 @@ def _write_variant(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-d
     [
         (lambda d: d.pop("steps"), "steps", "Field required"),
         (lambda d: d["parameters"][0].update(type="datetime"), "parameters.0.type", "Input should be"),
-        (lambda d: d["steps"][0].update(processor="gcp.nope"), "gcp.nope", "unknown processor"),
-        (lambda d: d["steps"][0]["config"].update(sql="sql/missing.sql"), "extract_transform", "not found"),
-        (lambda d: d["steps"][1]["config"].pop("schema"), "load", "needs a `schema`"),
-        (lambda d: d["steps"][1]["config"].update(partition_by="cost"), "load", "partition_by"),
-        (lambda d: d["steps"][0]["config"].update(sql="../../../etc/passwd"), "extract_transform", "not found"),
+        (lambda d: d["steps"][1].update(processor="gcp.nope"), "gcp.nope", "unknown processor"),
+        (lambda d: d["steps"][1]["config"].update(sql="sql/missing.sql"), "extract_transform", "not found"),
+        (lambda d: d["steps"][2]["config"].pop("schema"), "load", "needs a `schema`"),
+        (lambda d: d["steps"][2]["config"].update(partition_by="cost"), "load", "partition_by"),
+        (lambda d: d["steps"][1]["config"].update(sql="../../../etc/passwd"), "extract_transform", "not found"),
+        (lambda d: d["schedule"].update(cron="every day"), "schedule.cron", "5 fields"),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
-        (lambda d: d["steps"].append(dict(d["steps"][0])), "duplicate step names", "extract_transform"),
+        (lambda d: d["steps"].append(dict(d["steps"][1])), "duplicate step names", "extract_transform"),
     ],
 )
 def test_malformed_file_names_file_field_and_reason(tmp_path: Path, mutate, field: str, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,16 +69,29 @@ class SqliteRunQueue:
     def publish(self, message: RunMessage) -> str:
         return self.publish_raw(RUNS_TOPIC, message.to_json(), message.attributes())
 
+    def publish_many(self, messages: Sequence[RunMessage]) -> list[str | Exception]:
+        # one transaction for the batch: all in, or (on error) none, as each caller is told
+        try:
+            return list(self._insert(RUNS_TOPIC, [(m.to_json(), m.attributes()) for m in messages]))
+        except Exception as exc:
+            return [exc for _ in messages]
+
     def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        message_id = uuid.uuid4().hex
+        return self._insert(topic, [(data, attributes)])[0]
+
+    def _insert(self, topic: str, items: Sequence[tuple[bytes, dict[str, str]]]) -> list[str]:
         publish_time = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        ids = [uuid.uuid4().hex for _ in items]
         with self._db.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO messages (message_id, topic, data, attributes, publish_time, available_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (message_id, topic, data, json.dumps(attributes), publish_time, time.time()),
+                [
+                    (message_id, topic, data, json.dumps(attributes), publish_time, time.time())
+                    for message_id, (data, attributes) in zip(ids, items, strict=True)
+                ],
             )
-        return message_id
+        return ids
 
     # -- subscriber side (the local push delivery) ------------------------------------------
     def pull(self, max_messages: int = 10, topic: str = RUNS_TOPIC) -> list[Delivery]:

@@ -40,9 +40,14 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     requested_at TEXT NOT NULL,
     dedupe_key TEXT NOT NULL,
+    trigger_key TEXT,
+    parent_id TEXT,
     body TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_run ON runs (dedupe_key) WHERE status IN ('PENDING', 'RUNNING');
+CREATE UNIQUE INDEX IF NOT EXISTS one_run_per_trigger ON runs (trigger_key) WHERE trigger_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_dedupe_key ON runs (dedupe_key, status);
 CREATE INDEX IF NOT EXISTS runs_by_org_time ON runs (org_slug, requested_at DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, requested_at);
 """
@@ -150,7 +155,7 @@ class SqliteStore:
         with self._db.transaction() as conn:
             try:
                 conn.execute(
-                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run.pipeline_logging_id,
                         run.org_slug,
@@ -158,14 +163,17 @@ class SqliteStore:
                         str(run.status),
                         run.requested_at,
                         run.dedupe_key,
+                        run.trigger_key,
+                        run.parent_id,
                         json.dumps(run.to_record()),
                     ),
                 )
                 return
             except sqlite3.IntegrityError:
                 row = conn.execute(
-                    "SELECT body FROM runs WHERE dedupe_key = ? AND status IN ('PENDING', 'RUNNING')",
-                    (run.dedupe_key,),
+                    "SELECT body FROM runs WHERE trigger_key = ?"
+                    " UNION ALL SELECT body FROM runs WHERE dedupe_key = ? AND status IN ('PENDING', 'RUNNING')",
+                    (run.trigger_key, run.dedupe_key),
                 ).fetchone()
         if row is None:  # the id itself collided: UUID4, so only a replayed insert gets here
             raise DuplicateRun(run)
@@ -223,6 +231,9 @@ class SqliteStore:
         if query.status:
             sql += " AND status = ?"
             args.append(str(query.status))
+        if query.parent_id:
+            sql += " AND parent_id = ?"
+            args.append(query.parent_id)
         if query.page_token:
             after_time, after_id = decode_page_token(query.page_token)
             sql += " AND (requested_at < ? OR (requested_at = ? AND run_id < ?))"
@@ -236,6 +247,26 @@ class SqliteStore:
             last = rows[query.page_size - 1]
             token = _encode_token(last["requested_at"], last["run_id"])
         return RunPage(runs=runs, next_page_token=token)
+
+    def last_complete_run(self, dedupe_key: str) -> Run | None:
+        row = (
+            self._db.read()
+            .execute(
+                "SELECT body FROM runs WHERE dedupe_key = ? AND status = 'COMPLETE'"
+                " ORDER BY json_extract(body, '$.end_time') DESC LIMIT 1",
+                (dedupe_key,),
+            )
+            .fetchone()
+        )
+        return Run.from_record(json.loads(row["body"])) if row else None
+
+    def count_running(self, org_slug: str) -> int:
+        row = (
+            self._db.read()
+            .execute("SELECT COUNT(*) AS n FROM runs WHERE org_slug = ? AND status = 'RUNNING'", (org_slug,))
+            .fetchone()
+        )
+        return int(row["n"])
 
     def find_stale_runs(self, lease_expired_before: str, requested_before: str, limit: int = 500) -> list[Run]:
         rows = (

@@ -1,20 +1,23 @@
-"""``gcp.bq_etl``: a warehouse query step or a day-partition load step.
+"""``gcp.bq_etl``: a warehouse query step, a gate step, or a day-partition load step.
 
 A query step runs BigQuery SQL against the org's source (its billing export, read with the org's
 own credentials) and keeps the already-aggregated result. A load step writes the previous step's
 result into the org's dataset, replacing exactly one day partition, so re-running a day is
-idempotent and leaves other days untouched.
+idempotent and leaves other days untouched. A gate step (``gate: source_changed``) reads the
+source's watermark for the day and ends the run early when it equals the one the last COMPLETE
+run of the same day saw, unless the run asks for ``force_refresh``.
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.domain import identifiers
 from shared.domain.integrations import GCP_SA
+from shared.domain.runs import iso
 from shared.errors import TerminalError
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
@@ -39,6 +42,9 @@ class BqEtlConfig(BaseModel):
     source: Literal["integration.billing_export_table"] | None = None
     sql: str | None = None
     max_bytes_billed: int = Field(default=DEFAULT_MAX_BYTES_BILLED, gt=0)
+    watermark_column: str | None = None
+    """An output column whose maximum is the source's watermark (recorded on the run)."""
+    gate: Literal["source_changed"] | None = None
     # load step
     target_table: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
     from_step: str | None = None
@@ -52,6 +58,8 @@ class BqEtlConfig(BaseModel):
     def one_kind(self) -> BqEtlConfig:
         if (self.sql is None) == (self.target_table is None):
             raise ValueError("a gcp.bq_etl step needs exactly one of `sql` (query) or `target_table` (load)")
+        if self.gate and self.watermark_column:
+            raise ValueError("a gate step reads its watermark from its only column: drop `watermark_column`")
         if self.target_table is not None:
             names = {column.name for column in self.table_schema}
             if not names:
@@ -105,6 +113,9 @@ class BigQueryEtl:
         return self._load(step, config, ctx)
 
     def _query(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
+        previous_watermark = ctx.previous.source_watermark if ctx.previous else None
+        if config.gate and (previous_watermark is None or ctx.run.force_refresh):
+            return StepOutcome(rows=0)  # nothing to compare with, or told to reload: no need to look
         sql = (ctx.pipeline.directory / str(config.sql)).read_text()
         warehouse = ctx.warehouses.platform()
         if config.source:
@@ -116,7 +127,22 @@ class BigQueryEtl:
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
-        return StepOutcome(rows=len(result.rows), bytes_processed=result.bytes_processed, output=result)
+        if config.gate:
+            watermark = _as_watermark(result.rows[0][0] if result.rows else None)
+            unchanged = watermark is not None and watermark == previous_watermark
+            reason = (
+                f"source unchanged since run {ctx.previous.pipeline_logging_id}" if unchanged and ctx.previous else None
+            )
+            return StepOutcome(
+                rows=len(result.rows), bytes_processed=result.bytes_processed, watermark=watermark, skip_reason=reason
+            )
+        watermark = None
+        if config.watermark_column and config.watermark_column in result.columns:
+            index = result.columns.index(config.watermark_column)
+            watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
+        return StepOutcome(
+            rows=len(result.rows), bytes_processed=result.bytes_processed, output=result, watermark=watermark
+        )
 
     def _load(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
         source_step = config.from_step or next(reversed(ctx.outputs))
@@ -148,3 +174,12 @@ class BigQueryEtl:
 
 
 __all__ = ["BigQueryEtl", "BqEtlConfig"]
+
+
+def _as_watermark(value: Any) -> str | None:
+    """One text form for a watermark whichever warehouse produced it, so equal means equal."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)

@@ -1,0 +1,191 @@
+"""Runs nobody clicked for: scheduler ticks over every org, and backfills over a date range.
+
+A tick may be delivered twice (Cloud Scheduler is at least once): every run it creates carries a
+trigger key made of the job, its schedule time, the org and the day, and the store keeps one run
+per key, so a repeated tick adds nothing. One org's failure is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from shared.domain import identifiers
+from shared.domain.orgs import Organization
+from shared.domain.runs import PipelineRef, Run, iso, utcnow
+from shared.errors import CloudActError, IntegrationNotConfigured, InvalidRequest, NotFound
+from shared.logs import get_logger
+from shared.pipelines import config as pipeline_config
+from shared.pipelines import parameters
+from shared.pipelines.schedule import covered_days
+from shared.ports import Backend, DuplicateRun, RunFilter
+from shared.services import integrations, submission
+from shared.settings import Settings
+
+log = get_logger("scheduling")
+BACKFILL_FIELDS = {"start_date", "end_date", "force_refresh"}
+
+
+@dataclass
+class TickReport:
+    job: str
+    schedule_time: str
+    created: int = 0
+    duplicates: int = 0
+    orgs_without_integration: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "schedule_time": self.schedule_time,
+            "runs_created": self.created,
+            "duplicates": self.duplicates,
+            "orgs_without_integration": self.orgs_without_integration,
+            "failures": self.failures,
+        }
+
+
+def scheduled_pipelines(settings: Settings) -> list[PipelineRef]:
+    return [
+        ref
+        for ref in pipeline_config.discover(settings.configs_dir)
+        if pipeline_config.load(settings.configs_dir, ref).schedule is not None
+    ]
+
+
+def _trigger_key(job: str, schedule_time: datetime, ref: PipelineRef, org_slug: str, day: date) -> str:
+    raw = f"{job}|{iso(schedule_time)}|{ref.path}|{org_slug}|{day.isoformat()}"
+    return "tick:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def tick(
+    backend: Backend, settings: Settings, job: str, schedule_time: datetime, refs: list[PipelineRef] | None = None
+) -> TickReport:
+    """Queues, for every active org with the required integrations, one run per day of each
+    scheduled pipeline's lookback window."""
+    report = TickReport(job=job, schedule_time=iso(schedule_time))
+    pipelines = [
+        (ref, pipeline_config.load(settings.configs_dir, ref)) for ref in refs or scheduled_pipelines(settings)
+    ]
+    orgs = [org for org in backend.store.list_orgs() if org.status == "active"]
+    created: list[Run] = []
+    for ref, pipeline in pipelines:
+        if pipeline.schedule is None:
+            raise InvalidRequest(f"Pipeline {ref.path} has no schedule", field="pipeline")
+        days = covered_days(pipeline.schedule, schedule_time)
+        today = days[0] + timedelta(days=1)
+        for org in orgs:
+            try:
+                integrations.require(backend, org.slug, list(pipeline.required_integrations))
+                for day in days:
+                    values, _ = parameters.resolve(pipeline, {"date": day.isoformat()}, today)
+                    request = submission.RunRequest(
+                        org.slug,
+                        ref,
+                        values,
+                        trigger="scheduler",
+                        trigger_key=_trigger_key(job, schedule_time, ref, org.slug, day),
+                    )
+                    try:
+                        created.append(submission.record(backend, request))
+                    except DuplicateRun:
+                        report.duplicates += 1  # this tick already made it, or the day is running
+            except IntegrationNotConfigured:
+                report.orgs_without_integration += 1
+            except CloudActError as exc:
+                log.error(f"tick failed for one org: {exc.message}", extra={"org_slug": org.slug})
+                report.failures.append({"org_slug": org.slug, "error": exc.message})
+    refused = submission.queue(backend, created)
+    report.created = len(created) - len(refused)
+    report.failures += [{"org_slug": run.org_slug, "error": submission.QUEUE_FAILURE} for run in refused]
+    log.info(f"tick {job} at {report.schedule_time}: {report.created} runs queued, {report.duplicates} duplicates")
+    return report
+
+
+@dataclass(frozen=True)
+class Backfill:
+    backfill_id: str
+    runs: list[Run]
+    already_active: dict[str, str]
+    """Days that already had an active run: day -> that run's id (not duplicated)."""
+    refused: list[Run]
+
+
+def backfill(
+    backend: Backend, settings: Settings, org: Organization, ref: PipelineRef, body: dict[str, Any]
+) -> Backfill:
+    unknown = sorted(set(body) - BACKFILL_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+    pipeline = pipeline_config.load(settings.configs_dir, ref)
+    date_parameter = pipeline.parameter("date")
+    if date_parameter is None or date_parameter.type != "date":
+        raise InvalidRequest(f"Pipeline {ref.path} has no date parameter to backfill over", field="pipeline")
+    start = identifiers.iso_date(body.get("start_date"), "start_date")
+    end = identifiers.iso_date(body.get("end_date"), "end_date")
+    if end < start:
+        raise InvalidRequest("Invalid end_date: before start_date", field="end_date")
+    span = (end - start).days + 1
+    if span > settings.max_backfill_days:
+        raise InvalidRequest(
+            f"Invalid end_date: at most {settings.max_backfill_days} days per backfill", field="end_date"
+        )
+    force_refresh = body.get("force_refresh", False)
+    if not isinstance(force_refresh, bool):
+        raise InvalidRequest("Invalid force_refresh: expected true or false", field="force_refresh")
+    integrations.require(backend, org.slug, list(pipeline.required_integrations))
+    today = utcnow().date()
+    days = [start + timedelta(days=offset) for offset in range(span)]
+    resolved = [parameters.resolve(pipeline, {"date": day.isoformat()}, today)[0] for day in days]  # all valid first
+
+    backfill_id = str(uuid.uuid4())
+    runs: list[Run] = []
+    already_active: dict[str, str] = {}
+    for day, values in zip(days, resolved, strict=True):
+        request = submission.RunRequest(
+            org.slug, ref, values, trigger="backfill", force_refresh=force_refresh, parent_id=backfill_id
+        )
+        try:
+            runs.append(submission.record(backend, request))
+        except DuplicateRun as duplicate:
+            already_active[day.isoformat()] = duplicate.existing.pipeline_logging_id
+    refused = submission.queue(backend, runs)
+    log.info(f"backfill {backfill_id}: {len(runs)} runs for {ref.path}", extra={"org_slug": org.slug})
+    return Backfill(backfill_id, runs, already_active, refused)
+
+
+def backfill_progress(backend: Backend, org: Organization, backfill_id: str) -> dict[str, Any]:
+    if not identifiers.RUN_ID.fullmatch(backfill_id):
+        raise NotFound("Backfill not found")
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = backend.store.list_runs(RunFilter(org.slug, parent_id=backfill_id, page_size=100, page_token=token))
+        runs += page.runs
+        token = page.next_page_token
+        if not token:
+            break
+    if not runs:  # another org's backfill is not found either
+        raise NotFound("Backfill not found")
+    counts = Counter(str(run.status) for run in runs)
+    return {
+        "backfill_id": backfill_id,
+        "total": len(runs),
+        "counts": {status: counts.get(status, 0) for status in ("PENDING", "RUNNING", "COMPLETE", "FAILED")},
+        "done": counts["COMPLETE"] + counts["FAILED"] == len(runs),
+        "runs": [
+            {
+                "date": run.parameters.get("date"),
+                "pipeline_logging_id": run.pipeline_logging_id,
+                "status": str(run.status),
+                "rows_processed": run.rows_processed,
+                "skip_reason": run.skip_reason,
+            }
+            for run in sorted(runs, key=lambda run: str(run.parameters.get("date")))
+        ],
+    }
