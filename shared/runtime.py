@@ -114,3 +114,14 @@ def token_verifier() -> TokenVerifier:
 
             _verifier = LocalTokenVerifier(settings.data_dir / "scheduler.key")
     return _verifier
+
+
+def local_scheduler_token() -> str:
+    """A token the scheduler function accepts, for the local stack's clock and CLI (local only)."""
+    from shared.adapters.local.tokens import LocalTokenVerifier
+    from shared.settings import LOCAL_SCHEDULER_AUDIENCE
+
+    verifier = token_verifier()
+    if not isinstance(verifier, LocalTokenVerifier):
+        raise ConfigError("scheduler tokens are minted locally only; in production Cloud Scheduler signs them")
+    return verifier.mint(get_settings().scheduler_audience or LOCAL_SCHEDULER_AUDIENCE)

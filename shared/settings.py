@@ -13,6 +13,7 @@ from pathlib import Path
 from shared.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_SCHEDULER_AUDIENCE = "cloudact-local-scheduler"
 
 
 def _int(name: str, default: int) -> int:
@@ -76,8 +77,9 @@ class Settings:
     max_running_per_org: int = 4
     """Runs of one org executing at once; more wait in the queue (redelivered with backoff)."""
     max_backfill_days: int = 366
-    scheduler_audience: str = "cloudact-local-scheduler"
-    """The audience a scheduler token must carry: the scheduler function's URL in production."""
+    scheduler_audience: str | None = None
+    """The audience a scheduler token must carry. Unset in production: then it is the URL the
+    request was sent to, which is what Cloud Scheduler puts in its OIDC token."""
     scheduler_service_account: str | None = None
     """The only identity whose Google OIDC tokens may call the scheduler (production)."""
     # -- per-port adapters and their Google Cloud settings -------------------------------------
@@ -124,7 +126,8 @@ class Settings:
             auth_failure_window_s=_int("CLOUDACT_AUTH_FAILURE_WINDOW_S", 300),
             max_running_per_org=_int("CLOUDACT_MAX_RUNNING_PER_ORG", 4),
             max_backfill_days=_int("CLOUDACT_MAX_BACKFILL_DAYS", 366),
-            scheduler_audience=os.environ.get("CLOUDACT_SCHEDULER_AUDIENCE") or "cloudact-local-scheduler",
+            scheduler_audience=os.environ.get("CLOUDACT_SCHEDULER_AUDIENCE")
+            or (LOCAL_SCHEDULER_AUDIENCE if backend == "local" else None),
             scheduler_service_account=os.environ.get("CLOUDACT_SCHEDULER_SERVICE_ACCOUNT") or None,
             warehouse=_adapter("CLOUDACT_WAREHOUSE", backend),
             store=_adapter("CLOUDACT_STORE", backend),

@@ -29,7 +29,9 @@ def _authenticate(request: Request) -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Scheduler token missing or invalid")
-    runtime.token_verifier().verify(token, get_settings().scheduler_audience)
+    # Cloud Scheduler's OIDC token names the URL it calls as its audience
+    audience = get_settings().scheduler_audience or f"https://{request.host}"
+    runtime.token_verifier().verify(token, audience)
 
 
 def tick(request: Request) -> Response:

@@ -169,9 +169,8 @@ def schedule_tick(pipeline: str | None, at: str | None, url: str) -> None:
     from shared import runtime
     from shared.domain.runs import iso, utcnow
     from shared.local_stack.client import ApiClient
-    from shared.settings import get_settings
 
-    token = runtime.token_verifier().mint(get_settings().scheduler_audience)  # type: ignore[attr-defined]
+    token = runtime.local_scheduler_token()
     client = ApiClient(
         url,
         bearer=token,

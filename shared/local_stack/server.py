@@ -178,9 +178,8 @@ class LocalScheduler:
     def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, str] | None = None) -> Any:
         from shared import runtime
         from shared.domain.runs import iso
-        from shared.settings import get_settings
 
-        token = runtime.token_verifier().mint(get_settings().scheduler_audience)  # type: ignore[attr-defined]
+        token = runtime.local_scheduler_token()
         headers = {
             "Authorization": f"Bearer {token}",
             "X-CloudScheduler-JobName": job,

@@ -13,7 +13,7 @@ from shared.local_stack import billing_export
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
 from shared.ports import RunFilter
 from shared.services import onboarding, scheduling
-from shared.settings import Settings
+from shared.settings import LOCAL_SCHEDULER_AUDIENCE, Settings
 from tests.conftest import YESTERDAY, Tenant, deliver_all, function_client, onboard
 
 TICK_AT = datetime.combine(YESTERDAY + timedelta(days=1), datetime.min.time(), UTC).replace(hour=4)
@@ -21,7 +21,7 @@ LOOKBACK = [YESTERDAY - timedelta(days=n) for n in range(3)]  # billing.yml: loo
 
 
 def _tick(job: str = "gcp-billing-daily", at: datetime = TICK_AT, **headers: str) -> Any:
-    token = runtime.token_verifier().mint(runtime.get_settings().scheduler_audience)  # type: ignore[attr-defined]
+    token = runtime.local_scheduler_token()
     return function_client("scheduler").post(
         "/api/v1/scheduler/tick",
         json={"pipeline": "gcp/cost/billing"},
@@ -73,10 +73,9 @@ def test_scheduler_calls_without_a_valid_token_are_refused(tenant: Tenant, setti
         "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
         "garbage": {"Authorization": "Bearer not-a-jwt"},
         "wrong audience": {"Authorization": f"Bearer {verifier.mint('https://elsewhere.example')}"},
-        "expired": {"Authorization": f"Bearer {verifier.mint(settings.scheduler_audience, ttl_s=-60)}"},
+        "expired": {"Authorization": f"Bearer {verifier.mint(LOCAL_SCHEDULER_AUDIENCE, ttl_s=-60)}"},
         "other signer": {
-            "Authorization": "Bearer "
-            + LocalTokenVerifier(settings.data_dir / "x.key").mint(settings.scheduler_audience)
+            "Authorization": "Bearer " + LocalTokenVerifier(settings.data_dir / "x.key").mint(LOCAL_SCHEDULER_AUDIENCE)
         },
     }
     for name, headers in cases.items():
