@@ -67,7 +67,7 @@ def serve(host: str, port: int) -> None:
         f"serving on {stack.url}  (data: {settings.data_dir}; admin key file: {settings.data_dir / 'admin.key'})"
     )
     try:
-        stack._thread.join()
+        stack.wait()
     except KeyboardInterrupt:
         stack.stop()
 

@@ -263,6 +263,10 @@ class LocalStack:
         self.scheduler.stop()
         self.delivery.stop()
 
+    def wait(self) -> None:
+        """Blocks until the server stops (Ctrl-C in `cloudact serve`)."""
+        self._thread.join()
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
