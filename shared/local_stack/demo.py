@@ -79,12 +79,14 @@ def totals_match(expected: dict[Any, tuple[float, float]], actual: dict[Any, tup
 def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s: float = 300) -> dict[str, Any]:
     """Polls the status API until the run ends, showing each state change and a heartbeat."""
     deadline = time.monotonic() + timeout_s
-    last_status, started = None, time.monotonic()
+    last_status, started, last_said = None, time.monotonic(), 0.0
     while True:
         run = client.get_run(run_id)
-        if run["status"] != last_status:
-            say(f"  {time.monotonic() - started:5.1f}s  {run['status']}")
-            last_status = run["status"]
+        elapsed = time.monotonic() - started
+        if run["status"] != last_status or elapsed - last_said >= 5:
+            done = ", ".join(step["name"] for step in run.get("steps") or [])
+            say(f"  {elapsed:5.1f}s  {run['status']}" + (f"  (steps done: {done})" if done else ""))
+            last_status, last_said = run["status"], elapsed
         if run["status"] in {"COMPLETE", "FAILED"}:
             return run
         if time.monotonic() > deadline:
