@@ -129,61 +129,65 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.error("run failed on an unexpected error", extra=context, exc_info=exc)
         return _finish_failed(backend, claimed, token, f"internal error ({type(exc).__name__})", ctx, context)
 
-    ended = utcnow()
-    finished = backend.store.update_run(
-        claimed.pipeline_logging_id,
-        expected_status=RunStatus.RUNNING,
-        claim_token=token,
-        changes={
-            "status": RunStatus.COMPLETE,
-            "end_time": iso(ended),
-            "duration_ms": _duration_ms(claimed, ended),
-            # rows written by the last step (the load); a skipped run wrote none
-            "rows_processed": 0 if ctx.skip_reason else (steps[-1].rows if steps else 0),
+    # rows written by the last step (the load); a skipped run wrote none
+    rows = 0 if ctx.skip_reason else (steps[-1].rows if steps else 0)
+    outcome = _finish(
+        backend,
+        claimed,
+        token,
+        RunStatus.COMPLETE,
+        {
+            "rows_processed": rows,
             "bytes_processed": sum(step.bytes_processed for step in steps),
             "steps": tuple(steps),
             "error_message": None,
-            "lease_expires_at": None,
             "source_watermark": ctx.source_watermark,
             "skip_reason": ctx.skip_reason,
         },
+        context,
     )
-    if finished is None:
-        log.warning("claim lost before completion; result not recorded", extra=context)
-        return Outcome.DUPLICATE
-    log.info("run complete", extra={**context, "rows": finished.rows_processed, "duration_ms": finished.duration_ms})
-    _record_history(backend, finished, context)
-    return Outcome.COMPLETE
-
-
-def _duration_ms(run: Run, ended: Any) -> int:
-    return int((ended - parse_iso(run.start_time or iso(ended))).total_seconds() * 1000)
+    if outcome is Outcome.COMPLETE:
+        log.info("run complete", extra={**context, "rows": rows})
+    return outcome
 
 
 def _finish_failed(
     backend: Backend, run: Run, token: str, reason: str, ctx: StepContext | None, context: dict[str, Any]
 ) -> Outcome:
+    changes = {
+        "error_message": f"Pipeline execution failed: {reason}",
+        "steps": tuple(ctx.step_results) if ctx else (),
+        "rows_processed": 0,
+    }
+    outcome = _finish(backend, run, token, RunStatus.FAILED, changes, context)
+    if outcome is Outcome.FAILED:
+        log.warning(f"run failed: {reason}", extra=context)
+    return outcome
+
+
+def _finish(
+    backend: Backend, run: Run, token: str, status: RunStatus, changes: dict[str, Any], context: dict[str, Any]
+) -> Outcome:
+    """Records the outcome, if this worker still holds the claim, and appends it to the history."""
     ended = utcnow()
-    failed = backend.store.update_run(
+    started = parse_iso(run.start_time) if run.start_time else ended
+    finished = backend.store.update_run(
         run.pipeline_logging_id,
         expected_status=RunStatus.RUNNING,
         claim_token=token,
         changes={
-            "status": RunStatus.FAILED,
+            "status": status,
             "end_time": iso(ended),
-            "duration_ms": _duration_ms(run, ended),
-            "error_message": f"Pipeline execution failed: {reason}",
-            "steps": tuple(ctx.step_results) if ctx else (),
-            "rows_processed": 0,
+            "duration_ms": int((ended - started).total_seconds() * 1000),
             "lease_expires_at": None,
+            **changes,
         },
     )
-    if failed is None:
-        log.warning("claim lost before failure was recorded", extra=context)
+    if finished is None:
+        log.warning(f"claim lost before the run could be recorded {status}", extra=context)
         return Outcome.DUPLICATE
-    log.warning(f"run failed: {reason}", extra=context)
-    _record_history(backend, failed, context)
-    return Outcome.FAILED
+    _record_history(backend, finished, context)
+    return Outcome(str(status))
 
 
 def fail_open_run(
