@@ -136,7 +136,9 @@ class PushDelivery:
         while not self._stop.is_set():
             try:
                 if self.drain_once() == 0:
-                    self._stop.wait(self.poll_interval_s)
+                    # woken by a publish in this process; the poll interval still bounds the wait
+                    # for retries coming due and for publishes from other processes
+                    self.queue.wait_for_publish(self.poll_interval_s)
             except Exception as exc:  # keep delivering; a broken poll must not end the worker
                 log.error("delivery loop error", exc_info=exc)
                 self._stop.wait(1.0)
@@ -147,6 +149,7 @@ class PushDelivery:
 
     def stop(self) -> None:
         self._stop.set()
+        self.queue.notify()
         if self._thread:
             self._thread.join(timeout=30)
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -64,6 +65,10 @@ class SqliteRunQueue:
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.ack_deadline_s = ack_deadline_s
+        # Set on every publish from this process, so an in-process consumer (the local stack's push
+        # delivery) starts at once instead of at its next poll. Publishes from other processes are
+        # still found by polling.
+        self._published = threading.Event()
 
     # -- publisher side (the RunQueue port) ------------------------------------------------
     def publish(self, message: RunMessage) -> str:
@@ -91,7 +96,21 @@ class SqliteRunQueue:
                     for message_id, (data, attributes) in zip(ids, items, strict=True)
                 ],
             )
+        self.notify()
         return ids
+
+    def notify(self) -> None:
+        """Wakes a consumer blocked in ``wait_for_publish``."""
+        self._published.set()
+
+    def wait_for_publish(self, timeout_s: float) -> bool:
+        """Blocks until a publish in this process (or ``notify``), at most ``timeout_s``; True if woken.
+
+        Every wait is followed by a pull, so a publish landing between the two is not missed.
+        """
+        woken = self._published.wait(timeout_s)
+        self._published.clear()
+        return woken
 
     # -- subscriber side (the local push delivery) ------------------------------------------
     def pull(self, max_messages: int = 10, topic: str = RUNS_TOPIC) -> list[Delivery]:

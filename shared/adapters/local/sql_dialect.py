@@ -62,6 +62,8 @@ def to_duckdb(bigquery_sql: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def referenced_projects(bigquery_sql: str) -> set[str]:
+@lru_cache(maxsize=256)
+def referenced_projects(bigquery_sql: str) -> frozenset[str]:
+    # cached like to_duckdb: parsing the pipeline's SQL again cost ~8 ms on every run
     tree = sqlglot.parse_one(bigquery_sql, read="bigquery")
-    return {table.catalog for table in tree.find_all(exp.Table) if table.catalog}
+    return frozenset(table.catalog for table in tree.find_all(exp.Table) if table.catalog)

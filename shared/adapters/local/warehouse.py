@@ -17,8 +17,6 @@ from typing import Any
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.ports import JobLabels, LoadResult, QueryResult, QueryValue, TableSpec
 
-from . import sql_dialect
-
 DUCKDB_TYPES = {
     "STRING": "VARCHAR",
     "INT64": "BIGINT",
@@ -132,6 +130,10 @@ class DuckDBWarehouse:
     def query(
         self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
     ) -> QueryResult:
+        # imported here, not at the top: sqlglot takes ~90 ms to import, which the functions that
+        # build this adapter but never query (submit, status, admin) must not pay at cold start
+        from . import sql_dialect
+
         duck_sql = sql_dialect.to_duckdb(sql)
         for project in sql_dialect.referenced_projects(sql):
             self.attach_project(project)
