@@ -104,7 +104,7 @@ class LocalKeyManager:
             master = self._load()[version]
             data_key = _aead(master).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated_data)
             plaintext: bytes = _aead(data_key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
-        except (InvalidTag, KeyError, ValueError, TypeError):
+        except (InvalidTag, KeyError, ValueError, TypeError, AttributeError):
             # never say more: the caller only needs to know the envelope is not theirs or is damaged
             raise TerminalError("Stored credential cannot be decrypted for this org and provider") from None
         return plaintext

@@ -1,6 +1,6 @@
 -- Daily GCP cost rollup from the standard Cloud Billing export (BigQuery dialect).
 -- The FROM table is the org's billing export table id, validated on the server and never taken
--- from a request; @date is bound as a query parameter.
+-- from a request; the day is bound as the query parameter "date".
 SELECT
   DATE(usage_start_time) AS usage_date,
   service.id AS service_id,
