@@ -7,6 +7,7 @@ for the backend the settings name.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from shared.errors import ConfigError
 from shared.ports import Backend, KeyManager, RunQueue, Store, TokenVerifier, WarehouseFactory
@@ -29,7 +30,11 @@ def build_backend(settings: Settings) -> Backend:
     if settings.store == "firestore":
         from shared.adapters.gcp.store import FirestoreStore
 
-        store = FirestoreStore(settings.project, database=settings.firestore_database)
+        store = FirestoreStore(
+            settings.project,
+            database=settings.firestore_database,
+            run_retention=timedelta(days=settings.run_retention_days),
+        )
     else:
         from shared.adapters.local.store import SqliteStore
 

@@ -80,6 +80,8 @@ class Settings:
     scheduler_audience: str | None = None
     """The audience a scheduler token must carry. Unset in production: then it is the URL the
     request was sent to, which is what Cloud Scheduler puts in its OIDC token."""
+    run_retention_days: int = 400
+    """How long Firestore keeps a finished run record (the warehouse's history keeps it for good)."""
     scheduler_service_account: str | None = None
     """The only identity whose Google OIDC tokens may call the scheduler (production)."""
     # -- per-port adapters and their Google Cloud settings -------------------------------------
@@ -128,6 +130,7 @@ class Settings:
             max_backfill_days=_int("CLOUDACT_MAX_BACKFILL_DAYS", 366),
             scheduler_audience=os.environ.get("CLOUDACT_SCHEDULER_AUDIENCE")
             or (LOCAL_SCHEDULER_AUDIENCE if backend == "local" else None),
+            run_retention_days=_int("CLOUDACT_RUN_RETENTION_DAYS", 400),
             scheduler_service_account=os.environ.get("CLOUDACT_SCHEDULER_SERVICE_ACCOUNT") or None,
             warehouse=_adapter("CLOUDACT_WAREHOUSE", backend),
             store=_adapter("CLOUDACT_STORE", backend),

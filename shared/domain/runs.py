@@ -40,6 +40,7 @@ class StepResult:
     status: str
     rows: int = 0
     bytes_processed: int = 0
+    bytes_billed: int = 0
     duration_ms: int = 0
 
 

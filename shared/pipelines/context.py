@@ -45,6 +45,7 @@ class StepContext:
 class StepOutcome:
     rows: int
     bytes_processed: int = 0
+    bytes_billed: int = 0
     output: Any = None
     watermark: str | None = None
     """The source's watermark as this step saw it (recorded on the run)."""

@@ -48,6 +48,7 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
                 status="COMPLETE",
                 rows=outcome.rows,
                 bytes_processed=outcome.bytes_processed,
+                bytes_billed=outcome.bytes_billed,
                 duration_ms=elapsed,
             )
         )

@@ -501,6 +501,26 @@ def test_lock_documents_follow_the_run_life_cycle(
     store.close()
 
 
+def test_a_finished_run_record_carries_its_expiry_for_the_ttl_policy(
+    firestore_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.gcp.store import FirestoreStore
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host_port)
+    store = FirestoreStore(unique_project(), run_retention=timedelta(days=30))
+    run = make_run()
+    store.create_run(run)
+    document = store._db().collection("runs").document(run.pipeline_logging_id)
+    assert "expire_at" not in document.get().to_dict()  # an open run never expires
+    finished = finish(store, claim(store, run), "token-1")
+    expected = datetime(2026, 1, 2, 4, 5, tzinfo=UTC) + timedelta(days=30)
+    assert document.get().to_dict()["expire_at"] == expected
+    assert store.get_run(run.pipeline_logging_id) == finished  # the field stays out of the domain
+    store.close()
+
+
 def test_an_unreachable_firestore_is_a_transient_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.adapters.gcp.errors import RetryPolicy
     from shared.adapters.gcp.store import FirestoreStore

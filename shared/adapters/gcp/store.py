@@ -39,12 +39,13 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
-from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus
+from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus, parse_iso
 from shared.errors import TransientError
 from shared.ports import DuplicateRun, RunFilter, RunPage
 
@@ -54,6 +55,7 @@ T = TypeVar("T")
 
 ORGS, API_KEYS, INTEGRATIONS, RUNS = "orgs", "api_keys", "integrations", "runs"
 RUN_LOCKS, RUN_TRIGGERS = "run_locks", "run_triggers"
+EXPIRES_AT = "expire_at"
 
 STORE_RETRY = RetryPolicy(initial_s=0.1, maximum_s=2.0, multiplier=2.0, deadline_s=15.0)
 """Reads and writes are single-digit milliseconds; 15 s of retries rides out a blip, and anything
@@ -114,14 +116,20 @@ def decode_page_token(token: str) -> tuple[str, str]:
     return value[0], value[1]
 
 
-def _run_document(run: Run) -> dict[str, Any]:
+def _run_document(run: Run, retention: timedelta) -> dict[str, Any]:
     # through JSON: tuples (steps) become lists, which is what Firestore stores
     record: dict[str, Any] = json.loads(json.dumps(run.to_record()))
+    if run.status in TERMINAL and run.end_time:
+        # Firestore's TTL policy (terraform/firestore.tf) deletes the record after this timestamp;
+        # the warehouse's run history keeps the run for analytics
+        record[EXPIRES_AT] = parse_iso(run.end_time) + retention
     return record
 
 
 def _run(fields: Mapping[str, Any] | None) -> Run:
-    return Run.from_record(dict(fields or {}))
+    record = dict(fields or {})
+    record.pop(EXPIRES_AT, None)
+    return Run.from_record(record)
 
 
 def _trigger_document_id(trigger_key: str) -> str:
@@ -135,9 +143,17 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class FirestoreStore:
-    def __init__(self, project: str, *, database: str = "(default)", retry: RetryPolicy = STORE_RETRY) -> None:
+    def __init__(
+        self,
+        project: str,
+        *,
+        database: str = "(default)",
+        retry: RetryPolicy = STORE_RETRY,
+        run_retention: timedelta = timedelta(days=400),
+    ) -> None:
         self.project = project
         self.database = database
+        self.run_retention = run_retention
         self._retry = retry
         self._call: dict[str, Any] = {}
         """Every RPC's ``retry`` and ``timeout``; filled with the client (it needs google.api_core)."""
@@ -300,7 +316,7 @@ class FirestoreStore:
                         raise DuplicateRun(_run(holder.to_dict()))
             if run_ref.get(transaction=transaction, **self._call).exists:
                 raise DuplicateRun(run)  # the id itself collided: UUID4, so only a replayed insert
-            transaction.create(run_ref, _run_document(run))
+            transaction.create(run_ref, _run_document(run, self.run_retention))
             if takes_lock:
                 # set, not create: a lock left by a run that is no longer active is stale
                 transaction.set(lock_ref, {"run_id": run.pipeline_logging_id})
@@ -332,7 +348,7 @@ class FirestoreStore:
                 start_time=now,
                 attempt=run.attempt + 1,
             )
-            transaction.set(reference, _run_document(claimed))
+            transaction.set(reference, _run_document(claimed, self.run_retention))
             return claimed
 
         return self._in_transaction(claim)
@@ -353,7 +369,7 @@ class FirestoreStore:
             lock_ref = self._collection(RUN_LOCKS).document(run.dedupe_key)
             lock = lock_ref.get(transaction=transaction, **self._call) if finishes else None
             updated = run.with_changes(**changes)
-            transaction.set(reference, _run_document(updated))
+            transaction.set(reference, _run_document(updated, self.run_retention))
             if lock is not None and lock.exists and lock.get("run_id") == run_id:
                 transaction.delete(lock_ref)  # the dedupe key is free for the next run
             return updated

@@ -187,15 +187,22 @@ class BigQueryWarehouse:
 
     # -- the Warehouse port ------------------------------------------------------------------
     def ensure_dataset(self, dataset: str) -> None:
+        from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
         dataset_id = f"{self.project}.{dataset}"
         if dataset_id in self._ensured:
             return
-        spec = bigquery.Dataset(dataset_id)
-        spec.location = self.location
         with translated(f"Dataset {dataset} could not be created"):
-            self._client().create_dataset(spec, exists_ok=True, retry=self._api_retry())
+            # Look before creating: datasets.insert needs bigquery.datasets.create even when the
+            # dataset exists (exists_ok only catches the 409 that comes after that check), and only
+            # the admin function holds it; execute and the scheduler write into existing datasets.
+            try:
+                self._client().get_dataset(dataset_id, retry=self._api_retry())
+            except NotFound:
+                spec = bigquery.Dataset(dataset_id)
+                spec.location = self.location
+                self._client().create_dataset(spec, exists_ok=True, retry=self._api_retry())
         self._ensured.add(dataset_id)
 
     def ensure_table(self, table: TableSpec) -> None:
@@ -242,7 +249,12 @@ class BigQueryWarehouse:
             result = job.result(timeout=JOB_TIMEOUT_S, retry=self._api_retry(), job_retry=JOB_RESTARTS)
             columns = tuple(field.name for field in result.schema)
             rows = [tuple(row.values()) for row in result]
-        return QueryResult(columns=columns, rows=rows, bytes_processed=int(job.total_bytes_processed or 0))
+        return QueryResult(
+            columns=columns,
+            rows=rows,
+            bytes_processed=int(job.total_bytes_processed or 0),
+            bytes_billed=int(job.total_bytes_billed or 0),
+        )
 
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels

@@ -134,14 +134,22 @@ class BigQueryEtl:
                 f"source unchanged since run {ctx.previous.pipeline_logging_id}" if unchanged and ctx.previous else None
             )
             return StepOutcome(
-                rows=len(result.rows), bytes_processed=result.bytes_processed, watermark=watermark, skip_reason=reason
+                rows=len(result.rows),
+                bytes_processed=result.bytes_processed,
+                bytes_billed=result.bytes_billed,
+                watermark=watermark,
+                skip_reason=reason,
             )
         watermark = None
         if config.watermark_column and config.watermark_column in result.columns:
             index = result.columns.index(config.watermark_column)
             watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
         return StepOutcome(
-            rows=len(result.rows), bytes_processed=result.bytes_processed, output=result, watermark=watermark
+            rows=len(result.rows),
+            bytes_processed=result.bytes_processed,
+            bytes_billed=result.bytes_billed,
+            output=result,
+            watermark=watermark,
         )
 
     def _load(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
