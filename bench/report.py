@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 MEMORY_FLAT_LIMIT = 1.5
@@ -313,6 +314,9 @@ def _fanout_section(fan: dict[str, Any]) -> list[str]:
     ]
 
 
+MISSES = Path(__file__).resolve().parent / "misses.md"
+
+
 def markdown(results: dict[str, Any], command: str) -> str:
     out = [
         "# Benchmarks",
@@ -340,6 +344,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "## Targets",
         "",
         *_table(TARGET_COLUMNS, results["targets"]),
+        "",
+        # the analysis of the misses is written by hand: causes change less often than figures
+        MISSES.read_text(),
         "",
     ]
     if results.get("pipeline"):
