@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -117,6 +118,30 @@ class Run:
         return cls(**fields)
 
     def with_changes(self, **changes: Any) -> Run:
+        return replace(self, **changes)
+
+    # -- transitions: every store applies exactly these, inside its own transaction ----------
+    def claimed(self, claim_token: str, now: str, lease_expires_at: str) -> Run | None:
+        """PENDING, or RUNNING under a lease that ended before ``now`` (its worker died), becomes
+        RUNNING for this claim; anything else cannot be claimed (None)."""
+        stale = self.status is RunStatus.RUNNING and (self.lease_expires_at or "") < now
+        if self.status is not RunStatus.PENDING and not stale:
+            return None
+        return replace(
+            self,
+            status=RunStatus.RUNNING,
+            claim_token=claim_token,
+            lease_expires_at=lease_expires_at,
+            start_time=now,
+            attempt=self.attempt + 1,
+        )
+
+    def updated(self, expected_status: RunStatus, claim_token: str | None, changes: Mapping[str, Any]) -> Run | None:
+        """The compare-and-set: ``changes`` apply only while the run is still in ``expected_status``
+        (and, given a claim token, still held by it); None otherwise. A finished run is never
+        RUNNING or PENDING again, so no caller's expectation can reopen it."""
+        if self.status is not expected_status or (claim_token is not None and self.claim_token != claim_token):
+            return None
         return replace(self, **changes)
 
 

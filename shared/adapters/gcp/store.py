@@ -337,18 +337,9 @@ class FirestoreStore:
             snapshot = reference.get(transaction=transaction, **self._call)
             if not snapshot.exists:
                 return None
-            run = _run(snapshot.to_dict())
-            stale = run.status is RunStatus.RUNNING and (run.lease_expires_at or "") < now
-            if run.status is not RunStatus.PENDING and not stale:
-                return None
-            claimed = run.with_changes(
-                status=RunStatus.RUNNING,
-                claim_token=claim_token,
-                lease_expires_at=lease_expires_at,
-                start_time=now,
-                attempt=run.attempt + 1,
-            )
-            transaction.set(reference, _run_document(claimed, self.run_retention))
+            claimed = _run(snapshot.to_dict()).claimed(claim_token, now, lease_expires_at)
+            if claimed is not None:
+                transaction.set(reference, _run_document(claimed, self.run_retention))
             return claimed
 
         return self._in_transaction(claim)
@@ -363,12 +354,11 @@ class FirestoreStore:
             snapshot = reference.get(transaction=transaction, **self._call)
             if not snapshot.exists:
                 return None
-            run = _run(snapshot.to_dict())
-            if run.status is not expected_status or (claim_token is not None and run.claim_token != claim_token):
+            updated = _run(snapshot.to_dict()).updated(expected_status, claim_token, changes)
+            if updated is None:
                 return None
-            lock_ref = self._collection(RUN_LOCKS).document(run.dedupe_key)
+            lock_ref = self._collection(RUN_LOCKS).document(updated.dedupe_key)
             lock = lock_ref.get(transaction=transaction, **self._call) if finishes else None
-            updated = run.with_changes(**changes)
             transaction.set(reference, _run_document(updated, self.run_retention))
             if lock is not None and lock.exists and lock.get("run_id") == run_id:
                 transaction.delete(lock_ref)  # the dedupe key is free for the next run

@@ -194,18 +194,9 @@ class SqliteStore:
             row = conn.execute("SELECT body FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
-            run = Run.from_record(json.loads(row["body"]))
-            stale = run.status is RunStatus.RUNNING and (run.lease_expires_at or "") < now
-            if run.status is not RunStatus.PENDING and not stale:
-                return None
-            claimed = run.with_changes(
-                status=RunStatus.RUNNING,
-                claim_token=claim_token,
-                lease_expires_at=lease_expires_at,
-                start_time=now,
-                attempt=run.attempt + 1,
-            )
-            self._write(conn, claimed)
+            claimed = Run.from_record(json.loads(row["body"])).claimed(claim_token, now, lease_expires_at)
+            if claimed is not None:
+                self._write(conn, claimed)
         return claimed
 
     def update_run(
@@ -215,11 +206,9 @@ class SqliteStore:
             row = conn.execute("SELECT body FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
-            run = Run.from_record(json.loads(row["body"]))
-            if run.status is not expected_status or (claim_token is not None and run.claim_token != claim_token):
-                return None
-            updated = run.with_changes(**changes)
-            self._write(conn, updated)
+            updated = Run.from_record(json.loads(row["body"])).updated(expected_status, claim_token, changes)
+            if updated is not None:
+                self._write(conn, updated)
         return updated
 
     def list_runs(self, query: RunFilter) -> RunPage:

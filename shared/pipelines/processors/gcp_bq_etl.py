@@ -10,6 +10,7 @@ run of the same day saw, unless the run asks for ``force_refresh``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -127,30 +128,20 @@ class BigQueryEtl:
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
+        measured = StepOutcome(
+            rows=len(result.rows), bytes_processed=result.bytes_processed, bytes_billed=result.bytes_billed
+        )
         if config.gate:
             watermark = _as_watermark(result.rows[0][0] if result.rows else None)
-            unchanged = watermark is not None and watermark == previous_watermark
-            reason = (
-                f"source unchanged since run {ctx.previous.pipeline_logging_id}" if unchanged and ctx.previous else None
-            )
-            return StepOutcome(
-                rows=len(result.rows),
-                bytes_processed=result.bytes_processed,
-                bytes_billed=result.bytes_billed,
-                watermark=watermark,
-                skip_reason=reason,
-            )
+            reason = None
+            if ctx.previous and watermark is not None and watermark == previous_watermark:
+                reason = f"source unchanged since run {ctx.previous.pipeline_logging_id}"
+            return replace(measured, watermark=watermark, skip_reason=reason)
         watermark = None
         if config.watermark_column and config.watermark_column in result.columns:
             index = result.columns.index(config.watermark_column)
             watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
-        return StepOutcome(
-            rows=len(result.rows),
-            bytes_processed=result.bytes_processed,
-            bytes_billed=result.bytes_billed,
-            output=result,
-            watermark=watermark,
-        )
+        return replace(measured, output=result, watermark=watermark)
 
     def _load(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
         source_step = config.from_step or next(reversed(ctx.outputs))
