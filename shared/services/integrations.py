@@ -7,7 +7,6 @@ from typing import Any
 
 from shared.domain import identifiers
 from shared.domain.integrations import (
-    GCP_SA,
     INTEGRATION_FOR_PROVIDER,
     Integration,
     associated_data,
@@ -74,6 +73,3 @@ def unseal(backend: Backend, org_slug: str, integration_type: str) -> Integratio
         raise IntegrationNotConfigured("Required integration not configured", integration=integration_type)
     plaintext = backend.keys.decrypt(integration.encrypted_credential, associated_data(org_slug, integration_type))
     return IntegrationSecret(metadata=dict(integration.metadata), credentials=json.loads(plaintext))
-
-
-__all__ = ["GCP_SA", "delete", "list_for", "require", "set_up", "unseal"]

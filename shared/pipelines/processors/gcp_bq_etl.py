@@ -172,9 +172,6 @@ class BigQueryEtl:
         return StepOutcome(rows=loaded.rows, bytes_processed=loaded.bytes_processed)
 
 
-__all__ = ["BigQueryEtl", "BqEtlConfig"]
-
-
 def _as_watermark(value: Any) -> str | None:
     """One text form for a watermark whichever warehouse produced it, so equal means equal."""
     if value is None:
