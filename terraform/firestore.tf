@@ -23,155 +23,69 @@ resource "google_firestore_database" "state" {
 # Firestore appends __name__ to every index in the direction of the last field; where
 # RUN_INDEXES names it (the paginated lists), it is written out here too.
 
-# GET /api/v1/pipelines/runs
-resource "google_firestore_index" "runs_by_org" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "org_slug"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "requested_at"
-    order      = "DESCENDING"
-  }
-
-  fields {
-    field_path = "__name__"
-    order      = "DESCENDING"
-  }
-}
-
-# GET /api/v1/pipelines/runs?pipeline_id=...
-resource "google_firestore_index" "runs_by_org_and_pipeline" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "org_slug"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "pipeline_id"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "requested_at"
-    order      = "DESCENDING"
-  }
-
-  fields {
-    field_path = "__name__"
-    order      = "DESCENDING"
-  }
-}
-
-# GET /api/v1/pipelines/runs?status=...
-resource "google_firestore_index" "runs_by_org_and_status" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "org_slug"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "requested_at"
-    order      = "DESCENDING"
-  }
-
-  fields {
-    field_path = "__name__"
-    order      = "DESCENDING"
+locals {
+  # Index name => its fields, in index order. The name is only the key of the index's Terraform
+  # address (google_firestore_index.runs["<name>"]); Firestore names indexes itself.
+  runs_indexes = {
+    # GET /api/v1/pipelines/runs
+    by_org = [
+      { field_path = "org_slug", order = "ASCENDING" },
+      { field_path = "requested_at", order = "DESCENDING" },
+      { field_path = "__name__", order = "DESCENDING" },
+    ]
+    # GET /api/v1/pipelines/runs?pipeline_id=...
+    by_org_and_pipeline = [
+      { field_path = "org_slug", order = "ASCENDING" },
+      { field_path = "pipeline_id", order = "ASCENDING" },
+      { field_path = "requested_at", order = "DESCENDING" },
+      { field_path = "__name__", order = "DESCENDING" },
+    ]
+    # GET /api/v1/pipelines/runs?status=...
+    by_org_and_status = [
+      { field_path = "org_slug", order = "ASCENDING" },
+      { field_path = "status", order = "ASCENDING" },
+      { field_path = "requested_at", order = "DESCENDING" },
+      { field_path = "__name__", order = "DESCENDING" },
+    ]
+    # GET /api/v1/pipelines/backfills/{id}: the runs of one backfill, paged
+    by_org_and_backfill = [
+      { field_path = "org_slug", order = "ASCENDING" },
+      { field_path = "parent_id", order = "ASCENDING" },
+      { field_path = "requested_at", order = "DESCENDING" },
+      { field_path = "__name__", order = "DESCENDING" },
+    ]
+    # The worker: the last COMPLETE run of the same pipeline, org and parameters (last_complete_run)
+    last_complete = [
+      { field_path = "dedupe_key", order = "ASCENDING" },
+      { field_path = "status", order = "ASCENDING" },
+      { field_path = "end_time", order = "DESCENDING" },
+    ]
+    # The reaper: RUNNING runs whose lease expired (find_stale_runs)
+    by_status_and_lease = [
+      { field_path = "status", order = "ASCENDING" },
+      { field_path = "lease_expires_at", order = "ASCENDING" },
+    ]
+    # The reaper: PENDING runs requested long ago and never delivered (find_stale_runs)
+    by_status_and_request_time = [
+      { field_path = "status", order = "ASCENDING" },
+      { field_path = "requested_at", order = "ASCENDING" },
+    ]
   }
 }
 
-# GET /api/v1/pipelines/backfills/{id}: the runs of one backfill, paged
-resource "google_firestore_index" "runs_by_org_and_backfill" {
+resource "google_firestore_index" "runs" {
+  for_each = local.runs_indexes
+
   database   = google_firestore_database.state.name
   collection = local.runs_collection
 
-  fields {
-    field_path = "org_slug"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "parent_id"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "requested_at"
-    order      = "DESCENDING"
-  }
-
-  fields {
-    field_path = "__name__"
-    order      = "DESCENDING"
-  }
-}
-
-# The worker: the last COMPLETE run of the same pipeline, org and parameters (last_complete_run)
-resource "google_firestore_index" "runs_last_complete" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "dedupe_key"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "end_time"
-    order      = "DESCENDING"
-  }
-}
-
-# The reaper: RUNNING runs whose lease expired (find_stale_runs)
-resource "google_firestore_index" "runs_by_status_and_lease" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "lease_expires_at"
-    order      = "ASCENDING"
-  }
-}
-
-# The reaper: PENDING runs requested long ago and never delivered (find_stale_runs)
-resource "google_firestore_index" "runs_by_status_and_request_time" {
-  database   = google_firestore_database.state.name
-  collection = local.runs_collection
-
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-
-  fields {
-    field_path = "requested_at"
-    order      = "ASCENDING"
+  # One fields block per entry, in list order: the order of an index's fields is part of it.
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value.field_path
+      order      = fields.value.order
+    }
   }
 }
 

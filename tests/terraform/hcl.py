@@ -76,6 +76,9 @@ class Module:
     modules: dict[str, dict[str, Any]] = field(default_factory=dict)
     other: list[Any] = field(default_factory=list)
     """terraform and provider blocks: searched for references too."""
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    """moved blocks. Not searched for references: their ``from`` names a resource that by design
+    no longer exists."""
 
     def resource(self, type_: str, name: str) -> dict[str, Any]:
         return self.resources[type_][name]
@@ -130,6 +133,7 @@ def parse_module(documents: Mapping[str, Mapping[str, Any]]) -> Module:
                 _add_unique(module.modules, unquote(name), body, "module")
         module.other.extend(document.get("terraform", []))
         module.other.extend(document.get("provider", []))
+        module.moved.extend(document.get("moved", []))
     return module
 
 

@@ -353,23 +353,47 @@ def test_firestore_grants_are_held_to_the_platform_database(module: hcl.Module) 
     assert 'status    = "roles/datastore.viewer"' in roles or 'status = "roles/datastore.viewer"' in roles
 
 
+def _run_indexes(module: hcl.Module) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``local.runs_indexes`` as index name -> ``((field_path, order), ...)`` in index order."""
+    indexes = {}
+    for name, fields in clean(module.locals["runs_indexes"]).items():
+        assert isinstance(fields, list) and fields, f"runs index {name} has no fields"
+        assert all(set(entry) == {"field_path", "order"} for entry in fields), f"runs index {name}: {fields}"
+        indexes[name] = tuple((entry["field_path"], entry["order"]) for entry in fields)
+    return indexes
+
+
 def test_firestore_indexes_are_exactly_the_ones_the_store_queries_need(module: hcl.Module) -> None:
     # RUN_INDEXES is the store's own list (the status lists, backfill progress, the worker's
-    # last-complete lookup, the reaper's two scans); the store's tests keep its queries within it
-    indexes = []
-    for body in module.resources_of("google_firestore_index").values():
-        assert body["collection"] == "${local.runs_collection}"
-        indexes.append(tuple((hcl.unquote(f["field_path"]), hcl.unquote(f["order"])) for f in body["fields"]))
+    # last-complete lookup, the reaper's two scans); the store's tests keep its queries within it.
+    # One resource makes every index, so no index can bypass the comparison below.
+    assert set(module.resources_of("google_firestore_index")) == {"runs"}
+    resource = module.resource("google_firestore_index", "runs")
+    assert resource["for_each"] == "${local.runs_indexes}"
+    assert resource["collection"] == "${local.runs_collection}"
+    assert "fields" not in resource  # a static block would be added to every index
+    # The fields blocks are the entry's list, one per element in list order (a dynamic block
+    # keeps the order of a list it iterates)
+    assert clean(resource["dynamic"]) == [
+        {
+            "fields": {
+                "for_each": "${each.value}",
+                "content": [{"field_path": "${fields.value.field_path}", "order": "${fields.value.order}"}],
+            }
+        }
+    ]
+    indexes = list(_run_indexes(module).values())
     assert len(indexes) == len(set(indexes))
-    assert set(indexes) == {
+    assert sorted(indexes) == sorted(
         tuple((field.field, "DESCENDING" if field.descending else "ASCENDING") for field in index.fields)
         for index in RUN_INDEXES
         if index.collection == clean(module.locals["runs_collection"])
-    }
+    )
     assert clean(module.locals["runs_collection"]) == "runs"
     assert {index.collection for index in RUN_INDEXES} == {"runs"}
 
 
+# The indexes were once one resource each; deployments made then hold them at these addresses.
 def test_finished_run_records_expire_through_a_ttl_policy(module: hcl.Module) -> None:
     ttl = module.resource("google_firestore_field", "runs_expire_at")
     assert ttl["collection"] == "${local.runs_collection}"
