@@ -7,7 +7,7 @@ Callers only ever see these types and the errors of ``shared.errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -211,4 +211,3 @@ class Backend:
     queue: RunQueue
     warehouses: WarehouseFactory
     keys: KeyManager
-    extras: dict[str, Any] = field(default_factory=dict)
