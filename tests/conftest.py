@@ -18,6 +18,7 @@ from hypothesis import settings as settings_profiles
 from shared import runtime, web
 from shared.ports import Backend
 from shared.settings import PROJECT_ROOT, Settings, get_settings
+from tests.gcp_emulators import Emulator, session_emulator
 
 # CI replays the same generated cases every run (a failure there is reproducible); a developer's
 # runs explore new ones.
@@ -49,6 +50,28 @@ class LogCollector(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         formatter = self.ours if record.name.startswith("cloudact") else self.theirs
         self.lines.append(formatter.format(record))
+
+
+# Google's emulators, started once per test session on free loopback ports, for whichever tests
+# (contract suites, the production-path e2e) ask for them.
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with session_emulator("firestore", tmp_path_factory.mktemp("emulators")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with session_emulator("pubsub", tmp_path_factory.mktemp("emulators")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with session_emulator("bigquery", tmp_path_factory.mktemp("emulators")) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="session", autouse=True)

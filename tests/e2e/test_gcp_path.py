@@ -28,7 +28,6 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,6 @@ from tests.gcp_emulators import (
     Emulator,
     pubsub_create_subscription,
     pubsub_create_topic,
-    session_emulator,
     unique_project,
 )
 
@@ -102,24 +100,6 @@ EXPORT_SCHEMA: list[dict[str, Any]] = [
     {"name": "cost_type", "type": "STRING"},
     {"name": "cost_at_list", "type": "FLOAT"},
 ]
-
-
-@pytest.fixture(scope="session")
-def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with session_emulator("pubsub", tmp_path_factory.mktemp("emulators")) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="session")
-def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with session_emulator("firestore", tmp_path_factory.mktemp("emulators")) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="session")
-def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with session_emulator("bigquery", tmp_path_factory.mktemp("emulators")) as emulator:
-        yield emulator
 
 
 @pytest.fixture
