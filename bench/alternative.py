@@ -47,6 +47,7 @@ def _expected_totals(export_path: Any, qualified_table: str, day: Any) -> tuple[
 
 class DltWorker:
     def __init__(self, export_copy: Any, day: Any, workdir: Any) -> None:
+        self.log = (workdir / "dlt.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603 - our own module, with this interpreter
             [sys.executable, "-m", "bench.dlt_job", str(export_copy), day.isoformat(), str(workdir)],
             cwd=PROJECT_ROOT,
@@ -54,7 +55,7 @@ class DltWorker:
             env=child_env(None, RUNTIME__LOG_LEVEL="WARNING", RUNTIME__DLTHUB_TELEMETRY="false"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=(workdir / "dlt.log").open("w"),
+            stderr=self.log,
             text=True,
         )
         self.ready = self._answer()
@@ -74,9 +75,11 @@ class DltWorker:
         return self._answer()
 
     def stop(self) -> None:
-        assert self.process.stdin is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
         self.process.wait(timeout=60)
+        self.process.stdout.close()
+        self.log.close()
 
 
 def measure_size(rows: int, rounds: int, poll_interval_s: float, cache_dir: Path, say: Any) -> dict[str, Any]:
