@@ -76,8 +76,11 @@ def serve(host: str, port: int) -> None:
 @click.option("--rows", default=300_000, show_default=True, help="Rows in the synthetic billing export.")
 @click.option("--days", default=30, show_default=True, help="Days the export spans (ending yesterday).")
 @click.option("--keep", is_flag=True, help="Keep an earlier demo's data directory instead of starting afresh.")
-def demo(rows: int, days: int, keep: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Also show the services' logs (JSON lines) and each HTTP request.")
+def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
     """From nothing to a COMPLETE run, checked against the source. Exits 0 only if it is."""
+    import logging
+
     from shared import runtime
     from shared.adapters.local.warehouse import DuckDBWarehouse
     from shared.local_stack import billing_export
@@ -86,6 +89,12 @@ def demo(rows: int, days: int, keep: bool) -> None:
     from shared.services.auth import admin_key
     from shared.settings import get_settings
 
+    if not verbose:  # the story is told on stdout; warnings and errors still reach stderr
+        from shared.logs import configure
+
+        configure()  # first, so the level set below is not reset when a module asks for its logger
+        logging.getLogger("cloudact").setLevel(logging.WARNING)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     settings = get_settings()
     if settings.data_dir.exists() and not keep:
         shutil.rmtree(settings.data_dir)
