@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ADMIN_KEY, JsonHttp, ServerChild, median, paired_ratio
+from bench.common import ServerChild, median, onboard_with_a_run, paired_ratio
 from bench.loadgen import Request, run_load
 
 ORG = "loadorg"
@@ -34,27 +34,12 @@ def _port(url: str) -> int:
 def run(
     rounds: int, duration_s: float, connections: int, cache_dir: Path, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    from shared.local_stack.billing_export import DEFAULT_TABLE
-    from shared.local_stack.demo import fake_service_account
-
     workdir = cache_dir / "work" / "api-load"
     shutil.rmtree(workdir, ignore_errors=True)
     hello = ServerChild.start("hello", workdir / "hello", workdir / "hello.log")
     gateway = ServerChild.start("gateway", workdir / "data", workdir / "gateway.log")
     try:
-        admin = JsonHttp(gateway.url, {"X-Admin-Key": ADMIN_KEY})
-        api_key = admin.ok("POST", "/api/v1/admin/orgs", {"org_slug": ORG})["api_key"]
-        admin.close()
-        client = JsonHttp(gateway.url, {"X-API-Key": api_key})
-        client.ok(
-            "PUT",
-            f"/api/v1/integrations/{ORG}/gcp",
-            {"credential": fake_service_account("acme-billing-export"), "billing_export_table": DEFAULT_TABLE},
-        )
-        run_id = client.ok("POST", f"/api/v1/pipelines/run/{ORG}/gcp/cost/billing", {"date": "1900-06-01"})[
-            "pipeline_logging_id"
-        ]
-        client.close()
+        api_key, run_id = onboard_with_a_run(gateway.url, ORG, "1900-06-01")
 
         # every submit a day no other submit used: capacity from 1901 to yesterday (~45,000 runs)
         days = itertools.count()

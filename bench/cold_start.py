@@ -28,7 +28,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ADMIN_KEY, PROJECT_ROOT, JsonHttp, ServerChild, child_env, free_port, median, paired_ratio
+from bench.common import (
+    ADMIN_KEY,
+    PROJECT_ROOT,
+    ServerChild,
+    child_env,
+    free_port,
+    median,
+    onboard_with_a_run,
+    paired_ratio,
+)
 
 FUNCTIONS = ("submit", "status", "admin", "execute")
 BASELINE = "hello"
@@ -104,25 +113,10 @@ class Fixture:
 
     @classmethod
     def create(cls, workdir: Path) -> Fixture:
-        from shared.local_stack.billing_export import DEFAULT_TABLE
-        from shared.local_stack.demo import fake_service_account
-
         data_dir = workdir / "data"
         server = ServerChild.start("gateway", data_dir, workdir / "fixture.log")
         try:
-            admin = JsonHttp(server.url, {"X-Admin-Key": ADMIN_KEY})
-            api_key = admin.ok("POST", "/api/v1/admin/orgs", {"org_slug": ORG})["api_key"]
-            client = JsonHttp(server.url, {"X-API-Key": api_key})
-            client.ok(
-                "PUT",
-                f"/api/v1/integrations/{ORG}/gcp",
-                {"credential": fake_service_account("acme-billing-export"), "billing_export_table": DEFAULT_TABLE},
-            )
-            run_id = client.ok("POST", f"/api/v1/pipelines/run/{ORG}/gcp/cost/billing", {"date": "2001-01-01"})[
-                "pipeline_logging_id"
-            ]
-            admin.close()
-            client.close()
+            api_key, run_id = onboard_with_a_run(server.url, ORG, "2001-01-01")
         finally:
             server.stop()
         return cls(data_dir, api_key, run_id)

@@ -167,3 +167,24 @@ class ServerChild:
                 self.process.stdout.close()
             self.log.close()
         return peak
+
+
+def onboard_with_a_run(base_url: str, org: str, day: str) -> tuple[str, str]:
+    """Over the API: an org, its GCP integration and one queued run; returns (API key, run id)."""
+    from shared.local_stack.billing_export import DEFAULT_TABLE
+    from shared.local_stack.demo import fake_service_account
+
+    admin = JsonHttp(base_url, {"X-Admin-Key": ADMIN_KEY})
+    api_key: str = admin.ok("POST", "/api/v1/admin/orgs", {"org_slug": org})["api_key"]
+    admin.close()
+    client = JsonHttp(base_url, {"X-API-Key": api_key})
+    client.ok(
+        "PUT",
+        f"/api/v1/integrations/{org}/gcp",
+        {"credential": fake_service_account("acme-billing-export"), "billing_export_table": DEFAULT_TABLE},
+    )
+    run_id: str = client.ok("POST", f"/api/v1/pipelines/run/{org}/gcp/cost/billing", {"date": day})[
+        "pipeline_logging_id"
+    ]
+    client.close()
+    return api_key, run_id
