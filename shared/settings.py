@@ -104,6 +104,8 @@ class Settings:
     """The platform's ceiling on one query's billed bytes; a step may ask for less, never more."""
     bq_api_endpoint: str | None = None
     """A BigQuery API endpoint other than Google's (an emulator); used with anonymous credentials."""
+    costs_max_bytes_billed: int = 10 * 1024**3
+    """The ceiling on one cost API query's billed bytes (a year of an org's FOCUS rows fits well within)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -142,6 +144,7 @@ class Settings:
             bq_location=os.environ.get("CLOUDACT_BQ_LOCATION") or "US",
             max_bytes_billed=_int("CLOUDACT_MAX_BYTES_BILLED", 100 * 1024**3),
             bq_api_endpoint=os.environ.get("CLOUDACT_BQ_API_ENDPOINT") or None,
+            costs_max_bytes_billed=_int("CLOUDACT_COSTS_MAX_BYTES_BILLED", 10 * 1024**3),
         )
 
 

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from shared import web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
+from shared.local_stack import console
 from shared.logs import get_logger
 from shared.settings import PROJECT_ROOT
 
@@ -37,6 +38,9 @@ ROUTE_PREFIXES = (
     ("/api/v1/scheduler/", "scheduler"),
     ("/api/v1/admin/", "admin"),
     ("/api/v1/integrations/", "admin"),
+    ("/api/v1/costs/", "costs"),
+    # last: the exact path /api/v1/pipelines (the catalog); longer paths matched above
+    ("/api/v1/pipelines/", "costs"),
 )
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -53,7 +57,7 @@ class ApiGateway:
     """One WSGI app in front of the HTTP functions."""
 
     def __init__(self) -> None:
-        self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler")}
+        self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler", "costs")}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -61,6 +65,8 @@ class ApiGateway:
             return web.json_response({"status": "ok"})(environ, start_response)
         if path == "/openapi.yaml":
             return Response(OPENAPI.read_bytes(), mimetype="application/yaml")(environ, start_response)
+        if not path.startswith("/api/"):
+            return console.serve(path, environ.get("REQUEST_METHOD", "GET"))(environ, start_response)
         for prefix, name in ROUTE_PREFIXES:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]
