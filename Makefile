@@ -9,7 +9,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+# the console's browser tests drive Debian's chromium through its chromium-driver (CI runs as root)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint install bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +33,12 @@ $(CHECKOV_STAMP):
 
 install: $(DEV_STAMP)
 
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	fi
+
 demo: $(RUNTIME_STAMP)
 	$(BIN)/cloudact --data-dir .cloudact-demo demo
 
@@ -41,8 +50,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(CHECKOV_STAMP)
+test: lint $(CHECKOV_STAMP) browser
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache artifacts
