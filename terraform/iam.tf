@@ -11,6 +11,7 @@ locals {
     for name, role in {
       submit    = "roles/datastore.user"
       status    = "roles/datastore.viewer"
+      costs     = "roles/datastore.viewer"
       execute   = "roles/datastore.user"
       admin     = "roles/datastore.user"
       scheduler = "roles/datastore.user"
@@ -21,8 +22,9 @@ locals {
   run_publishers = toset([for name in ["submit", "scheduler"] : name if contains(keys(local.functions), name)])
 
   # Who runs BigQuery jobs in the platform project: execute and admin for their queries and
-  # loads, the scheduler for the run-history MERGE of the runs its reaper fails.
-  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler"] : name if contains(keys(local.functions), name)])
+  # loads, the scheduler for the run-history MERGE of the runs its reaper fails, costs for the
+  # cost API's reads.
+  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler", "costs"] : name if contains(keys(local.functions), name)])
 
   role_id_prefix = replace(var.name_prefix, "-", "_")
 }
@@ -112,6 +114,25 @@ resource "google_project_iam_custom_role" "run_table_writer" {
   ]
 
   depends_on = [google_project_service.enabled]
+}
+
+# costs - reads the org datasets' tables (the FOCUS view and the tables under it), nothing else:
+#          no write, no table or dataset creation. Project-level for the same reason as execute's
+#          role (org datasets are created at run time); the function itself only ever names the
+#          caller's own dataset, taken from the org record of the authenticated key.
+resource "google_project_iam_custom_role" "cost_reader" {
+  role_id     = "${local.role_id_prefix}CostReader"
+  title       = "CloudAct cost reader"
+  description = "Read table metadata and rows in the platform's datasets; no write of any kind"
+  permissions = ["bigquery.tables.get", "bigquery.tables.getData"]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "costs_reads_org_tables" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.cost_reader.name
+  member  = google_service_account.function["costs"].member
 }
 
 resource "google_project_iam_member" "admin_creates_org_datasets" {

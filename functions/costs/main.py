@@ -3,6 +3,7 @@
 GET /api/v1/costs/{org_slug}?start=&end=&group_by=&cost=&provider=&service=&sub_account=
     the org's FOCUS costs grouped, per-currency totals and freshness; CSV with Accept: text/csv
 GET /api/v1/pipelines   the pipelines the org can run, with their parameters (a run form's needs)
+GET /console/...        the web console's static files (shared/console), on the API's origin
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from shared import web
 ROUTES = web.routes(
     ("GET", "/api/v1/costs/<org_slug>", "costs"),
     ("GET", "/api/v1/pipelines", "pipelines"),
+    ("GET", "/console/", "console"),
+    ("GET", "/console/<name>", "console"),
 )
 
 
@@ -51,9 +54,15 @@ def list_pipelines(request: Request) -> Response:
     return web.json_response({"pipelines": catalog.available(store, get_settings().configs_dir, org)})
 
 
+def console_file(request: Request, name: str = "") -> Response:
+    from shared import console
+
+    return console.serve(request.path)
+
+
 functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http
 def costs(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"costs": get_costs, "pipelines": list_pipelines})
+    return web.dispatch(request, ROUTES, {"costs": get_costs, "pipelines": list_pipelines, "console": console_file})

@@ -20,10 +20,9 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from shared import web
+from shared import console, web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
-from shared.local_stack import console
 from shared.logs import get_logger
 from shared.settings import PROJECT_ROOT
 
@@ -41,6 +40,7 @@ ROUTE_PREFIXES = (
     ("/api/v1/costs/", "costs"),
     # last: the exact path /api/v1/pipelines (the catalog); longer paths matched above
     ("/api/v1/pipelines/", "costs"),
+    ("/console/", "costs"),
 )
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -65,12 +65,12 @@ class ApiGateway:
             return web.json_response({"status": "ok"})(environ, start_response)
         if path == "/openapi.yaml":
             return Response(OPENAPI.read_bytes(), mimetype="application/yaml")(environ, start_response)
-        if not path.startswith("/api/"):
-            return console.serve(path, environ.get("REQUEST_METHOD", "GET"))(environ, start_response)
         for prefix, name in ROUTE_PREFIXES:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]
                 return app(environ, start_response)
+        if path == "/":  # as the load balancer's url map does
+            return Response(status=302, headers={"Location": console.PREFIX})(environ, start_response)
         return web.error_response(NotFound("No such route"))(environ, start_response)
 
 

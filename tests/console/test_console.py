@@ -65,7 +65,7 @@ def test_run_a_pipeline_and_follow_it_to_complete(browser: Any, served: Served) 
     assert [row.find_element(By.TAG_NAME, "td").text for row in steps] == [step["name"] for step in run["steps"]]
     assert browser.find_element(By.CSS_SELECTOR, "dd[data-field='Rows']").text == str(run["rows_processed"])
 
-    browser.get(served.url + "/#/runs")
+    browser.get(served.url + "/console/#/runs")
     row = WebDriverWait(browser, 10).until(
         ready.visibility_of_element_located((By.CSS_SELECTOR, f"tr[data-run-id='{run_id}']"))
     )
@@ -98,7 +98,7 @@ def _chart_cells(browser: Any) -> dict[tuple[str, str, str], str]:
 
 
 def _show_costs(browser: Any, served: Served, by: str) -> None:
-    browser.get(served.url + "/#/costs")
+    browser.get(served.url + "/console/#/costs")
     WebDriverWait(browser, 10).until(ready.visibility_of_element_located((By.ID, "costs-form")))
     for field, value in (("costs-start", day(0).isoformat()), ("costs-end", day(13).isoformat())):
         browser.execute_script("arguments[0].value = arguments[1]", browser.find_element(By.ID, field), value)
