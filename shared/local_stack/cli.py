@@ -256,3 +256,53 @@ def runs(state: str | None, pipeline_id: str | None, limit: int, url: str, api_k
             f"{item['requested_at']}  {item['status']:<8}  {item['pipeline_logging_id']}  "
             f"{item['pipeline_id']}  {json.dumps(item['parameters'])}  rows={item['rows_processed']}"
         )
+
+
+@main.command("costs")
+@click.argument("org_slug")
+@click.option("--start", required=True, help="first day, YYYY-MM-DD")
+@click.option("--end", required=True, help="last day, YYYY-MM-DD (inclusive; at most 366 days in all)")
+@click.option(
+    "--by",
+    default="service",
+    show_default=True,
+    help="up to 3 of: day, month, provider, service, sub_account, region, charge_category (comma-separated)",
+)
+@click.option("--cost", type=click.Choice(["billed", "effective", "list"]), default="billed", show_default=True)
+@click.option("--provider", help="only this ProviderName")
+@click.option("--service", help="only this ServiceName")
+@click.option("--sub-account", help="only this SubAccountId")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="CLOUDACT_URL")
+@click.option("--api-key", envvar="CLOUDACT_API_KEY")
+def costs(
+    org_slug: str,
+    start: str,
+    end: str,
+    by: str,
+    cost: str,
+    provider: str | None,
+    service: str | None,
+    sub_account: str | None,
+    fmt: str,
+    url: str,
+    api_key: str | None,
+) -> None:
+    """ORG_SLUG's costs from its FOCUS view, grouped, with one total per currency (through the API,
+    so it works while `serve` runs)."""
+    from urllib.parse import quote, urlencode
+
+    from shared.local_stack.reports import cost_table
+
+    client = _client(url, api_key)
+    query = {"start": start, "end": end, "group_by": by, "cost": cost}
+    query |= {k: v for k, v in {"provider": provider, "service": service, "sub_account": sub_account}.items() if v}
+    path = f"/api/v1/costs/{quote(org_slug, safe='')}?{urlencode(query)}"
+    if fmt == "csv":
+        click.echo(_call(lambda: client.request_text(path, "text/csv")), nl=False)
+        return
+    report = _call(lambda: client.request("GET", path))
+    if fmt == "json":
+        _print_json(report)
+    else:
+        click.echo(cost_table(report))

@@ -34,7 +34,15 @@ class ApiClient:
         self.headers = headers or {}
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json", **self.headers}
+        raw = self._send(method, path, body, "application/json")
+        return json.loads(raw) if raw else {}
+
+    def request_text(self, path: str, accept: str) -> str:
+        """A GET answered in another format than JSON (``text/csv``); errors still come as JSON."""
+        return self._send("GET", path, None, accept).decode()
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, accept: str) -> bytes:
+        headers = {"Accept": accept, **self.headers}
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
         if self.api_key:
@@ -52,7 +60,7 @@ class ApiClient:
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             raise ApiError(exc.code, json.loads(raw) if raw else {}) from None
-        return json.loads(raw) if raw else {}
+        return bytes(raw)
 
     def run_pipeline(self, org: str, pipeline_path: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/pipelines/run/{org}/{pipeline_path}", params)
