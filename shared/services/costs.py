@@ -117,9 +117,11 @@ def parse_query(args: Mapping[str, str]) -> CostQuery:
 def build_sql(project: str, dataset: str, query: CostQuery) -> tuple[str, dict[str, QueryValue]]:
     """The statement and its parameters. Only identifiers from this module and the org record (the
     dataset, derived from a validated slug) are written into the SQL."""
-    selects = [f"{GROUPS[key]} AS {key}" for key in query.group_by]
-    if "sub_account" in query.group_by:
-        selects.append("ANY_VALUE(SubAccountName) AS sub_account_name")
+    selects = []
+    for key in query.group_by:
+        selects.append(f"{GROUPS[key]} AS {key}")
+        if key == "sub_account":
+            selects.append("ANY_VALUE(SubAccountName) AS sub_account_name")
     selects += ["BillingCurrency AS currency", f"SUM({COSTS[query.cost]}) AS amount"]
     params: dict[str, QueryValue] = {
         # bounds on the partition column, constant for the query: the warehouse prunes to them
@@ -149,14 +151,22 @@ def amount_text(value: Any) -> str:
     return format(amount.quantize(CENT), "f")
 
 
-def _cell(key: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if key == "month":
-        return (value.date() if isinstance(value, datetime) else value).isoformat()[:7]
-    if key == "day":
-        return (value.date() if isinstance(value, datetime) else value).isoformat()
-    return str(value)
+def _day_text(value: Any) -> str | None:
+    return None if value is None else (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
+def _month_text(value: Any) -> str | None:
+    day = _day_text(value)
+    return None if day is None else day[:7]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _converter(key: str) -> Any:
+    """How a group key's warehouse value is shown: dates as ISO text, everything else as text."""
+    return {"day": _day_text, "month": _month_text}.get(key, _text)
 
 
 @dataclass(frozen=True)
@@ -241,16 +251,21 @@ def report(
         raise InvalidRequest(
             f"More than {MAX_ROWS} groups: narrow the range, the filters or group_by", field="group_by"
         )
-    names = [*query.group_by, *(["sub_account_name"] if "sub_account" in query.group_by else []), "currency"]
     rows: list[dict[str, Any]] = []
     totals: dict[str, Decimal] = {}
-    for record in result.records():
-        row = {name: _cell(name, record[name]) for name in names}
-        amount = record["amount"] if isinstance(record["amount"], Decimal) else Decimal(str(record["amount"] or 0))
-        row["amount"] = amount_text(amount)
-        rows.append({name: row[name] for name in query.columns})
-        currency = row["currency"] or ""
-        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    if result.rows:
+        *keys, amount_name = query.columns
+        positions = [result.columns.index(name) for name in keys]
+        converters = [_converter(name) for name in keys]
+        amount_at, currency_at = result.columns.index(amount_name), keys.index("currency")
+        for values in result.rows:
+            cells = [convert(values[at]) for convert, at in zip(converters, positions, strict=True)]
+            raw = values[amount_at]
+            amount = raw if isinstance(raw, Decimal) else Decimal(str(raw or 0))
+            cells.append(amount_text(amount))
+            rows.append(dict(zip(query.columns, cells, strict=True)))
+            currency = cells[currency_at] or ""
+            totals[currency] = totals.get(currency, Decimal(0)) + amount
     return CostReport(
         query=query,
         rows=rows,

@@ -41,6 +41,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     status = run.main(
         ["--quick", "--sizes", sizes, "--alt-sizes", str(SIZES[0]), "--rounds", "1", "--cold-rounds", "1",
          "--api-rounds", "1", "--api-seconds", "0.3", "--fanout-orgs", "10", "--fanout-repeats", "1",
+         "--costs-requests", "3", "--costs-days", "90",
          "--cache-dir", str(work / "cache"), "--results-dir", str(work / "results"), "--no-docs"]
     )  # fmt: skip
     assert status == 0
@@ -98,3 +99,11 @@ def test_markdown_renders(results: dict[str, Any]) -> None:
     text = report.markdown(results, "python -m bench")
     for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
         assert heading in text
+
+
+def test_cost_api_figures(results: dict[str, Any]) -> None:
+    costs = results["costs"]
+    _positive(costs, ["p50_ms", "p90_ms", "p99_ms", "focus_rows", "server_peak_rss_mb"], "costs")
+    # every answer had one row per day and service: the query answered what was asked
+    assert costs["answer_rows"] == [costs["answer_rows_expected"]] == [90 * 14]
+    assert any(target["section"] == "7 cost API" and target["unit"] == " ms" for target in results["targets"])
