@@ -8,9 +8,11 @@ summary, and verifies the loaded day's totals against the export computed indepe
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
@@ -94,6 +96,20 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         time.sleep(0.2)
 
 
+def save_api_key(api_key: str) -> Path:
+    """The demo org's key in the local data directory, readable by its owner only (as admin.key is),
+    so the newcomer can paste it into the console: the API shows a key once and never again."""
+    from shared.settings import get_settings
+
+    path = get_settings().data_dir / f"{ORG}.api-key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(api_key + "\n")
+    return path
+
+
 def run_demo(
     base_url: str,
     admin_key: str,
@@ -110,6 +126,8 @@ def run_demo(
     say(f"2. Onboarding organization {ORG!r} (admin API)")
     created = admin.request("POST", "/api/v1/admin/orgs", {"org_slug": ORG, "name": "Acme Corp"})
     say(f"   dataset {created['dataset']!r}, API key issued (shown once; prefix {created['api_key'][:14]}…)")
+    key_file = save_api_key(created["api_key"])
+    say(f"   the key is kept in {key_file} (0600) for the web console and the CLI")
     client = ApiClient(base_url, api_key=created["api_key"])
 
     say("3. Storing its GCP service-account integration (encrypted at rest)")

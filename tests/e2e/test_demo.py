@@ -21,3 +21,6 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     assert ok, output
     assert '"status": "COMPLETE"' in output
     assert "equal the source export's: yes" in output
+    key_file = settings.data_dir / "acmecorp.api-key"  # for the console: the API shows a key only once
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().strip().startswith("acmecorp_api_") and key_file.read_text().strip() not in output
