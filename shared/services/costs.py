@@ -31,6 +31,7 @@ MAX_GROUPS = 3
 MAX_ROWS = 50_000
 """More groups than this is a question better asked with a narrower range or fewer keys."""
 MAX_FILTER_LENGTH = 512
+ZERO = Decimal(0)
 CENT = Decimal("1e-9")
 """NUMERIC's scale: every amount is shown with the same nine decimal places."""
 
@@ -254,18 +255,18 @@ def report(
     rows: list[dict[str, Any]] = []
     totals: dict[str, Decimal] = {}
     if result.rows:
-        *keys, amount_name = query.columns
-        positions = [result.columns.index(name) for name in keys]
-        converters = [_converter(name) for name in keys]
+        columns = query.columns
+        *keys, amount_name = columns
+        plan = [(position, _converter(name)) for position, name in zip(_positions(result, keys), keys, strict=True)]
         amount_at, currency_at = result.columns.index(amount_name), keys.index("currency")
         for values in result.rows:
-            cells = [convert(values[at]) for convert, at in zip(converters, positions, strict=True)]
+            cells = [convert(values[at]) for at, convert in plan]
             raw = values[amount_at]
             amount = raw if isinstance(raw, Decimal) else Decimal(str(raw or 0))
-            cells.append(amount_text(amount))
-            rows.append(dict(zip(query.columns, cells, strict=True)))
+            cells.append(format(amount.quantize(CENT), "f"))
+            rows.append(dict(zip(columns, cells, strict=True)))
             currency = cells[currency_at] or ""
-            totals[currency] = totals.get(currency, Decimal(0)) + amount
+            totals[currency] = totals.get(currency, ZERO) + amount
     return CostReport(
         query=query,
         rows=rows,
@@ -273,6 +274,10 @@ def report(
         freshness=freshness(store, org),
         bytes_billed=result.bytes_billed,
     )
+
+
+def _positions(result: QueryResult, names: list[str]) -> list[int]:
+    return [result.columns.index(name) for name in names]
 
 
 def _missing_view(exc: TerminalError) -> bool:

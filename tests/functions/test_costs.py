@@ -170,7 +170,9 @@ def test_an_org_without_focus_data_has_no_costs_yet(backend: Backend) -> None:
     assert response.get_json()["rows"] == [] and response.get_json()["totals"] == []
 
 
-def test_the_byte_ceiling_goes_with_every_query(acme: dict[str, str], backend: Backend) -> None:
+def test_the_byte_ceiling_goes_with_every_query(
+    acme: dict[str, str], backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     calls: list[int | None] = []
     warehouse = backend.warehouses.platform()
 
@@ -186,6 +188,9 @@ def test_the_byte_ceiling_goes_with_every_query(acme: dict[str, str], backend: B
     query = costs.parse_query({"start": "2025-03-01", "end": "2025-03-01"})
     result = costs.report(Recording(), backend.store, "cloudact-local", org, query, max_bytes_billed=12345)  # type: ignore[arg-type]
     assert calls == [12345] and result.totals
+    # and each request's bytes billed are logged, with the org, for cost tracing
+    (line,) = [record for record in caplog.records if record.name == "cloudact.costs"]
+    assert "bytes billed" in line.getMessage() and getattr(line, "org_slug", None) == "acmecorp"
 
 
 def test_freshness_names_the_latest_complete_run_per_provider(tenant: Tenant) -> None:
