@@ -1,12 +1,15 @@
-"""FOCUS 1.2 rows written straight into an org's ``focus_costs``, for the cost API's tests and benchmark.
+"""FOCUS 1.2 rows written straight into an org's FOCUS tables, for the cost API's tests and benchmark.
 
-The pipelines produce these rows in production; this writes the same columns directly, so the read
-path can be measured and tested at any size without running a year of pipelines.
+The pipelines produce these rows in production (``focus_<provider>`` tables, day-partitioned on
+``x_ChargeDate``, under the org's ``focus_costs`` view); this writes the columns the cost API reads
+into tables of its own, ``focus_fixture_<provider>``, and keeps the view over every ``focus_`` table,
+so the read path can be measured and tested at any size without running a year of pipelines.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,13 +32,19 @@ FOCUS_COLUMNS = (
     Column("SubAccountName", "STRING"),
     Column("RegionId", "STRING"),
     Column("ChargeCategory", "STRING"),
+    Column("x_ChargeDate", "DATE"),
 )
 COLUMN_NAMES = tuple(column.name for column in FOCUS_COLUMNS)
 LABELS = JobLabels("fixture", "fixture", "focus_rows")
 
 
-def focus_table(dataset: str) -> TableSpec:
-    return TableSpec(dataset, "focus_costs", FOCUS_COLUMNS, partition_field="ChargePeriodStart")
+VIEW = "focus_costs"
+TABLE_PREFIX = "focus_"
+
+
+def focus_table(dataset: str, provider: str) -> TableSpec:
+    slug = re.sub(r"[^a-z0-9]+", "_", provider.lower()).strip("_") or "none"
+    return TableSpec(dataset, f"{TABLE_PREFIX}fixture_{slug}", FOCUS_COLUMNS, partition_field="x_ChargeDate")
 
 
 @dataclass(frozen=True)
@@ -68,19 +77,44 @@ class FocusRow:
             self.sub_account_name,
             self.region,
             self.category,
+            self.day,
         )
 
 
 def write(warehouse: Warehouse, dataset: str, rows: Iterable[FocusRow]) -> int:
-    """Replaces each day present in ``rows`` with those rows (through the Warehouse port)."""
-    table = focus_table(dataset)
-    warehouse.ensure_table(table)
-    by_day: dict[date, list[tuple[Any, ...]]] = {}
+    """Replaces each provider's days present in ``rows`` with those rows (through the Warehouse port),
+    then (re)creates the org's ``focus_costs`` view over its ``focus_`` tables."""
+    by_table: dict[str, tuple[TableSpec, dict[date, list[tuple[Any, ...]]]]] = {}
     for row in rows:
-        by_day.setdefault(row.day, []).append(row.values())
-    for day, values in sorted(by_day.items()):
-        warehouse.replace_partition(table, day, COLUMN_NAMES, values, labels=LABELS)
-    return sum(len(values) for values in by_day.values())
+        table = focus_table(dataset, row.provider)
+        by_table.setdefault(table.name, (table, {}))[1].setdefault(row.day, []).append(row.values())
+    for table, days in by_table.values():
+        warehouse.ensure_table(table)
+        for day, values in sorted(days.items()):
+            warehouse.replace_partition(table, day, COLUMN_NAMES, values, labels=LABELS)
+    ensure_view(warehouse, dataset)
+    return sum(len(values) for _, days in by_table.values() for values in days.values())
+
+
+def ensure_view(warehouse: Warehouse, dataset: str) -> None:
+    keep_view = getattr(warehouse, "ensure_union_view", None)
+    if keep_view is not None:  # the port's own, where the warehouse has it
+        keep_view(dataset, VIEW, TABLE_PREFIX)
+        return
+    # the embedded warehouse before it kept FOCUS views itself: the same union, written here
+    native = warehouse.execute_native  # type: ignore[attr-defined]
+    project = warehouse.project  # type: ignore[attr-defined]
+    tables = [
+        name
+        for (name,) in native(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = $1 AND schema_name = $2"
+            " AND starts_with(table_name, $3) ORDER BY table_name",
+            [project, dataset, TABLE_PREFIX],
+        )
+    ]
+    names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
+    union = " UNION ALL ".join(f'SELECT {names} FROM "{project}"."{dataset}"."{table}"' for table in tables)
+    native(f'CREATE OR REPLACE VIEW "{project}"."{dataset}"."{VIEW}" AS {union}')
 
 
 PROVIDERS = {

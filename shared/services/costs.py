@@ -1,10 +1,11 @@
 """Reading an org's costs from its FOCUS view, ``{org dataset}.focus_costs``.
 
 The query is built from a fixed vocabulary (group keys and cost columns map to SQL fragments
-written here); every value the caller sends is bound as a query parameter. The range filter is on
-``ChargePeriodStart``, the tables' partition column, with constant bounds, so the warehouse reads
-only the day partitions in range. Amounts stay ``Decimal`` from the warehouse to the answer, where
-they are strings, and are never added across currencies.
+written here); every value the caller sends is bound as a query parameter. The range is filtered
+twice: on ``x_ChargeDate``, the FOCUS tables' day-partition column (the day of
+``ChargePeriodStart``), with constant bounds, so BigQuery reads only the partitions in range; and on
+``ChargePeriodStart`` itself, which is what the range means. Amounts stay ``Decimal`` from the
+warehouse to the answer, where they are strings, and are never added across currencies.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from shared.ports import JobLabels, QueryResult, QueryValue, RunFilter, Store, W
 log = get_logger("costs")
 
 VIEW = "focus_costs"
+PARTITION_COLUMN = "x_ChargeDate"
+"""The day partition of every FOCUS table behind the view: DATE(ChargePeriodStart)."""
 MAX_DAYS = 366
 MAX_GROUPS = 3
 MAX_ROWS = 50_000
@@ -125,11 +128,17 @@ def build_sql(project: str, dataset: str, query: CostQuery) -> tuple[str, dict[s
             selects.append("ANY_VALUE(SubAccountName) AS sub_account_name")
     selects += ["BillingCurrency AS currency", f"SUM({COSTS[query.cost]}) AS amount"]
     params: dict[str, QueryValue] = {
-        # bounds on the partition column, constant for the query: the warehouse prunes to them
+        # constant bounds on the partition column: the warehouse prunes to them
+        "start": query.start,
+        "end": query.end,
         "start_ts": datetime(query.start.year, query.start.month, query.start.day, tzinfo=UTC),
         "end_ts": datetime(query.end.year, query.end.month, query.end.day, tzinfo=UTC) + timedelta(days=1),
     }
-    where = ["ChargePeriodStart >= @start_ts", "ChargePeriodStart < @end_ts"]
+    where = [
+        f"{PARTITION_COLUMN} BETWEEN @start AND @end",
+        "ChargePeriodStart >= @start_ts",
+        "ChargePeriodStart < @end_ts",
+    ]
     for name, value in query.filters.items():
         where.append(f"{FILTERS[name]} = @{name}")
         params[name] = value

@@ -115,7 +115,8 @@ def test_only_the_range_is_read(acme: dict[str, str], backend: Backend) -> None:
     assert {row["day"] for row in one_day["rows"]} == {D0.isoformat()}
     sql, params = costs.build_sql("p", "acmecorp", costs.parse_query({"start": "2025-03-01", "end": "2025-03-02"}))
     # constant bounds on the partition column, bound as parameters: what lets BigQuery prune
-    assert "ChargePeriodStart >= @start_ts AND ChargePeriodStart < @end_ts" in sql
+    assert "WHERE x_ChargeDate BETWEEN @start AND @end AND ChargePeriodStart >= @start_ts" in sql
+    assert (str(params["start"]), str(params["end"])) == ("2025-03-01", "2025-03-02")
     assert str(params["end_ts"]) == "2025-03-03 00:00:00+00:00"
     assert "2025" not in sql
 
