@@ -339,8 +339,9 @@ def _costs_section(costs: dict[str, Any]) -> list[str]:
         "## 7. Cost API",
         "",
         f"A year of FOCUS rows ({costs['days']} days; three providers, 14 services, 10 sub-accounts, 4 regions) "
-        "written straight into FOCUS tables under the org's `focus_costs` view (`bench/focus_data.py`), then the API gateway in its own "
-        "process (which then holds the warehouse file, as `cloudact serve` does) and, from this process, "
+        "written straight into FOCUS tables under the org's `focus_costs` view (`bench/focus_data.py`), then "
+        "the API gateway in its own process (which then holds the warehouse file, as `cloudact serve` does) "
+        "and, from this process, "
         f"`GET /api/v1/costs/{{org}}` for {costs['window_days']} days grouped by `{costs['group_by']}`, one "
         "request at a time, over windows a week apart across the year. Each latency is one request's wall time "
         "at the client, TCP connect included (Werkzeug closes the connection after every answer). Target: "
