@@ -93,6 +93,8 @@ def parse_query(args: Mapping[str, str]) -> CostQuery:
     start, end = _day(args, "start"), _day(args, "end")
     if end < start:
         raise InvalidRequest("end is before start", field="end")
+    if end >= date.max:  # the day after end bounds the query
+        raise InvalidRequest("end is out of range", field="end")
     if (end - start).days + 1 > MAX_DAYS:
         raise InvalidRequest(f"The range spans more than {MAX_DAYS} days", field="end")
     raw_groups = args.get("group_by", "")

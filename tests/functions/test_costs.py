@@ -128,6 +128,7 @@ def test_only_the_range_is_read(acme: dict[str, str], backend: Backend) -> None:
         ({"start": "2025-03-02", "end": "2025-03-01"}, "end"),
         ({"start": "2024-01-01", "end": "2025-01-01"}, "end"),  # 367 days
         ({"start": "2025-03-01", "end": "2025-3-2"}, "end"),
+        ({"start": "9999-12-01", "end": "9999-12-31"}, "end"),
         ({"start": "2025-03-01", "end": "2025-03-02", "group_by": "day,sku"}, "group_by"),
         ({"start": "2025-03-01", "end": "2025-03-02", "group_by": "day,service,region,provider"}, "group_by"),
         ({"start": "2025-03-01", "end": "2025-03-02", "group_by": "day,day"}, "group_by"),
