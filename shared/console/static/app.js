@@ -228,6 +228,7 @@
         el("p", { class: "mono" }, pipeline.path),
         el("p", {}, pipeline.description),
         el("p", {}, ...integrations, pipeline.schedule ? el("span", { class: "muted" }, " schedule: " + pipeline.schedule.cron + " " + pipeline.schedule.timezone) : null),
+        pipeline.ready ? null : el("p", { class: "muted" }, "Runs are refused until the org's " + pipeline.provider + " integration is set up (PUT /api/v1/integrations/" + orgOf(apiKey()) + "/" + pipeline.provider + ")."),
         form));
     }
   }
