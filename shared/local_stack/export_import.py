@@ -64,9 +64,7 @@ STANDARD_EXPORT_SCHEMA: tuple[Field, ...] = (
     _kv("labels"),
     _kv("system_labels"),
     _rec("location", _s("location"), _s("country"), _s("region"), _s("zone")),
-    Field(
-        "tags", "RECORD", "REPEATED", (_s("key"), _s("value"), Field("inherited", "BOOLEAN"), _s("namespace"))
-    ),
+    Field("tags", "RECORD", "REPEATED", (_s("key"), _s("value"), Field("inherited", "BOOLEAN"), _s("namespace"))),
     _s("transaction_type"),
     _s("seller_name"),
     Field("export_time", "TIMESTAMP", "REQUIRED"),
@@ -91,7 +89,13 @@ STANDARD_EXPORT_SCHEMA: tuple[Field, ...] = (
 PARTITION_COLUMN = "_PARTITIONTIME"
 """BigQuery's ingestion-time partition of the export: the export time's day."""
 
-_SCALARS = {"STRING": "VARCHAR", "FLOAT": "DOUBLE", "INTEGER": "BIGINT", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMPTZ"}
+_SCALARS = {
+    "STRING": "VARCHAR",
+    "FLOAT": "DOUBLE",
+    "INTEGER": "BIGINT",
+    "BOOLEAN": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
 FORMATS = {".json": "ndjson", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet"}
 
 
@@ -171,7 +175,9 @@ def import_file(
         try:
             present = [row[0] for row in warehouse.execute_native(f"DESCRIBE SELECT * FROM {source}")]
         except Exception as exc:
-            raise InvalidRequest(f"{path.name}: not a readable Parquet file ({_first_line(exc)})", field="file") from None
+            raise InvalidRequest(
+                f"{path.name}: not a readable Parquet file ({_first_line(exc)})", field="file"
+            ) from None
         known = {f.name for f in STANDARD_EXPORT_SCHEMA}
         ignored = tuple(sorted(set(present) - known - {PARTITION_COLUMN}))
         missing = [f.name for f in STANDARD_EXPORT_SCHEMA if f.mode == "REQUIRED" and f.name not in present]
@@ -249,10 +255,12 @@ def _explain(path: Path, kind: str, exc: Exception) -> InvalidRequest:
         found = first_bad_row(path)
         if found:
             line, field, problem = found
-            return InvalidRequest(f"{path.name}: line {line}: field {field}: {problem}; nothing was loaded", field=field)
-    field = getattr(exc, "field", None)
+            return InvalidRequest(
+                f"{path.name}: line {line}: field {field}: {problem}; nothing was loaded", field=field
+            )
+    bad_field = getattr(exc, "field", None)
     message = f"{path.name}: {_first_line(exc)}; nothing was loaded"
-    return InvalidRequest(message, **({"field": field} if field else {}))
+    return InvalidRequest(message, **({"field": bad_field} if bad_field else {}))
 
 
 def first_bad_row(path: Path) -> tuple[int, str, str] | None:
@@ -263,7 +271,7 @@ def first_bad_row(path: Path) -> tuple[int, str, str] | None:
                 continue
             try:
                 row = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 return number, "(row)", f"not valid JSON ({exc.msg})"
             if not isinstance(row, dict):
                 return number, "(row)", "not a JSON object"

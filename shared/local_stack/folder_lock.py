@@ -97,9 +97,7 @@ def holder(data_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def acquire_waiting(
-    data_dir: Path, command: str, say: Callable[[str], None], timeout_s: float = 120
-) -> FolderLock:
+def acquire_waiting(data_dir: Path, command: str, say: Callable[[str], None], timeout_s: float = 120) -> FolderLock:
     """Takes the lock, waiting (and saying so) while a short-lived tool holds it. A running ``serve``
     is not waited for: the caller is told (``FolderBusy``) and goes through its API instead."""
     deadline = time.monotonic() + timeout_s
