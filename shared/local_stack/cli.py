@@ -188,7 +188,7 @@ def _data_dir() -> Path:
 # -- the local stack ---------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True)
+@click.option("--port", default=8080, show_default=True, envvar="CLOUDACT_PORT", show_envvar=True)
 @json_option
 def serve(host: str, port: int) -> None:
     """Serve every HTTP route and deliver queued runs to the execute function.
