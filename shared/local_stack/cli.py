@@ -22,7 +22,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from shared.errors import CloudActError
+from shared.errors import CloudActError, ConfigError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_DIR = ".cloudact-demo"
@@ -210,6 +210,8 @@ def serve(host: str, port: int) -> None:
         admin_key(settings)  # created now so its file exists for the operator
         try:
             stack = LocalStack(host, port)
+        except ConfigError as exc:
+            raise CliError(f"not starting: {exc.message}", 2) from None
         except OSError as exc:
             raise CliError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port", 2) from None
         stack.start()
@@ -265,6 +267,7 @@ def _demo_folder_ok(folder: Path) -> bool:
 @click.option("--days", default=30, show_default=True, help="Days the export spans (ending yesterday).")
 @click.option("--keep", is_flag=True, help="Keep an earlier demo's data directory instead of starting afresh.")
 @click.option("--verbose", is_flag=True, help="Also show the services' logs (JSON lines) and each HTTP request.")
+@json_option
 def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
     """From nothing to a COMPLETE run, checked against the source. Exits 0 only if it is.
 
@@ -302,24 +305,30 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DEMO_MARKER).write_text("created by `cloudact demo`, which may delete this folder\n")
     with FolderLock(folder).acquire("cloudact demo"):
-        click.echo(f"CloudAct demo on the embedded stack (data in {folder})")
+        say(f"CloudAct demo on the embedded stack (data in {folder})")
         with LocalStack(port=0) as stack:
-            click.echo(f"local stack serving on {stack.url}")
+            say(f"local stack serving on {stack.url}")
             warehouse = runtime.backend().warehouses.platform()
             assert isinstance(warehouse, DuckDBWarehouse)
             spec = billing_export.ExportSpec(rows=rows, days=days, end_date=date.today() - timedelta(days=1))
-            outcome = run_demo(stack.url, admin_key(settings), warehouse, spec, say=click.echo)
+            outcome = run_demo(stack.url, admin_key(settings), warehouse, spec, say=say)
         runtime.reset()
-    click.echo("DEMO PASSED" if outcome.ok else "DEMO FAILED")
-    if outcome.ok and outcome.api_key:
-        shown = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else str(folder)
-        click.echo(
-            "\nNext: serve the demo's data and query it yourself.\n"
-            f"  cloudact serve --data-dir {shown}\n"
-            f"  export CLOUDACT_API_KEY={outcome.api_key}   # acmecorp's API key (local to this machine)\n"
-            f"  curl -s 'http://127.0.0.1:8080/api/v1/pipelines/runs?page_size=5' -H \"X-API-Key: $CLOUDACT_API_KEY\"\n"
-            f"  cloudact runs"
-        )
+    shown = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else str(folder)
+    result = {"passed": outcome.ok, "data_dir": str(folder), "org_slug": "acmecorp", "api_key": outcome.api_key}
+
+    def human(doc: dict[str, Any]) -> None:
+        say("DEMO PASSED" if doc["passed"] else "DEMO FAILED")
+        if doc["passed"] and doc["api_key"]:
+            say(
+                "\nNext: serve the demo's data and query it yourself.\n"
+                f"  cloudact serve --data-dir {shown}\n"
+                f"  export CLOUDACT_API_KEY={doc['api_key']}   # acmecorp's API key (local to this machine)\n"
+                "  curl -s 'http://127.0.0.1:8080/api/v1/pipelines/runs?page_size=5' "
+                '-H "X-API-Key: $CLOUDACT_API_KEY"\n'
+                "  cloudact runs"
+            )
+
+    emit(result, human)
     sys.exit(0 if outcome.ok else 1)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -50,6 +52,7 @@ class Served:
     process: subprocess.Popen[str]
     port: int
     env: dict[str, str]
+    log_dir: Path
 
     @property
     def url(self) -> str:
@@ -58,16 +61,19 @@ class Served:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> tuple[int, str, str]:
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
+        self.process.wait(timeout=timeout)
+        return self.process.returncode, *self.output()
+
+    def output(self) -> tuple[str, str]:
+        return (self.log_dir / "serve.out").read_text(), (self.log_dir / "serve.err").read_text()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+def wait_healthy(served: Served, timeout: float = 60) -> None:
+    url, process = served.url, served.process
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"serve exited {process.returncode}: {out}\n{err}")
+            raise AssertionError(f"serve exited {process.returncode}: {served.output()}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
                 if json.loads(response.read()).get("status") == "ok":
@@ -83,20 +89,24 @@ def serving(data_dir: Path, command: str = "cloudact serve") -> Iterator[Served]
     """Runs ``command`` (a shell line) in its own process group; stops the group at the end."""
     port = free_port()
     env = clean_env(data_dir, port)
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    served = Served(process, port, env)
+    # files, not pipes: nobody reads a pipe while the server runs, and a full one would block it
+    log_dir = Path(tempfile.mkdtemp(prefix="serve-logs-"))
+    with (log_dir / "serve.out").open("w") as out, (log_dir / "serve.err").open("w") as err:
+        process = subprocess.Popen(
+            ["bash", "-c", command],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+    served = Served(process, port, env, log_dir)
     try:
-        wait_healthy(served.url, process)
+        wait_healthy(served)
         yield served
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            process.communicate(timeout=30)
+            process.wait(timeout=30)
+        shutil.rmtree(log_dir, ignore_errors=True)

@@ -87,7 +87,10 @@ class DuckDBWarehouse:
                 return
             path = self.directory / f"{project}.duckdb"
             if not path.exists() and not create:
-                raise TerminalError(f"Not found: project {project}")
+                raise TerminalError(
+                    f"Not found: project {project} (nothing loaded for it in the local warehouse: "
+                    "`cloudact import-export` or `cloudact generate-export` loads a billing export)"
+                )
             literal = "'" + str(path).replace("'", "''") + "'"
             root.execute(f"ATTACH {literal} AS {_quote(project)}")
 
