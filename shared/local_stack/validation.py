@@ -69,11 +69,17 @@ def check_file(path: Path, shown: str | None = None) -> list[str]:
         for error in exc.errors():
             location = [part for part in error["loc"] if isinstance(part, str | int)]
             message = str(error["msg"]).removeprefix("Value error, ")
+            line_location = location
             if not location:
                 index = _step_index(document, message)
                 location = ["steps", index] if index is not None else []
+                # the processor names the option (``config.schema.0.type``): point at that line
+                option = re.search(r"config\.([\w.]+):", message)
+                line_location = location + (
+                    ["config", *[int(p) if p.isdigit() else p for p in option.group(1).split(".")]] if option else []
+                )
             where = ".".join(str(part) for part in location) or "(top level)"
-            line = _node_line(root, location) or 1
+            line = _node_line(root, line_location) or 1
             problems.append(f"{name}:{line}: {where}: {message}" if location else f"{name}:{line}: {message}")
         return problems
     except KeyError as exc:
