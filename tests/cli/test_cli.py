@@ -210,3 +210,30 @@ def test_validate_names_file_and_line_and_serve_refuses_a_broken_file(tmp_path: 
     serve = cli({**env, "CLOUDACT_PORT": str(free_port())}, "serve", timeout=60)
     assert serve.returncode == 2 and "billing.yml:" in serve.stderr
     no_traceback(bad.stderr, serve.stderr)
+
+
+def test_a_warehouse_file_held_by_another_program_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    (data / "warehouse").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(data / "warehouse" / "my-billing-project.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        done = cli(clean_env(data), "import-export", SAMPLE, "--table", TABLE)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lock" in lines[0] and f"PID {holder.pid}" in lines[0], done.stderr
