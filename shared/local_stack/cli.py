@@ -208,6 +208,7 @@ def serve(host: str, port: int) -> None:
     lock = FolderLock(settings.data_dir).acquire("cloudact serve")
     try:
         admin_key(settings)  # created now so its file exists for the operator
+        runtime.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
         try:
             stack = LocalStack(host, port)
         except ConfigError as exc:
@@ -293,13 +294,13 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     settings = get_settings()
     folder = settings.data_dir
+    if not _demo_folder_ok(folder):  # not even with --keep: the demo writes into the folder it uses
+        raise CliError(
+            f"{folder} was not created by `cloudact demo`, so the demo will neither use nor delete it: "
+            f"run the demo without --data-dir (it uses {DEMO_DIR}) or give it a new folder",
+            2,
+        )
     if not keep and folder.exists():
-        if not _demo_folder_ok(folder):
-            raise CliError(
-                f"{folder} was not created by `cloudact demo`, so the demo will not delete it: "
-                f"run the demo without --data-dir (it uses {DEMO_DIR}) or give it a new folder",
-                2,
-            )
         FolderLock(folder).acquire("cloudact demo").release()  # refuses if a serve runs on it
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -619,7 +620,15 @@ def schedule_tick(pipeline: str | None, at: str | None, url: str) -> None:
     from shared import runtime
     from shared.domain.runs import iso, utcnow
     from shared.local_stack.client import ApiClient, ApiError
+    from shared.settings import get_settings
 
+    settings = get_settings()
+    if not (settings.data_dir / "scheduler.key").is_file():  # never mint a key the server does not know
+        raise CliError(
+            f"no scheduler key in {settings.data_dir}: pass the --data-dir (or CLOUDACT_DATA_DIR) "
+            f"the server at {url} was started with",
+            2,
+        )
     token = runtime.local_scheduler_token()
     client = ApiClient(
         url,
@@ -630,6 +639,13 @@ def schedule_tick(pipeline: str | None, at: str | None, url: str) -> None:
         result = client.request("POST", "/api/v1/scheduler/tick", {"pipeline": pipeline} if pipeline else {})
     except ApiError as exc:
         error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
+        if exc.http_status == 401:
+            raise CliError(
+                f"the server at {url} refused this folder's scheduler token: it serves another data folder. "
+                "Pass the --data-dir (or CLOUDACT_DATA_DIR) it was started with",
+                2,
+                exc.body,
+            ) from None
         if "ScheduleTime" in str(error.get("message", "")) or error.get("field") == "X-CloudScheduler-ScheduleTime":
             detail = str(error.get("message", "")).replace("Invalid X-CloudScheduler-ScheduleTime: ", "")
             raise CliError(f"--at: {detail}", 2, exc.body) from None

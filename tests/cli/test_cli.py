@@ -136,6 +136,9 @@ def test_client_commands_for_scripts_and_people(tmp_path: Path) -> None:
         assert bad.returncode == 1 and "X-API-Key" in bad.stderr
         bad_filter = cli(env, "runs", "--pipeline-id", "gcp/cost/billing")
         assert bad_filter.returncode == 1 and "acmecorp-gcp-billing" in bad_filter.stderr
+        elsewhere = cli(clean_env(tmp_path / "third", served.port), "schedule", "tick")
+        assert elsewhere.returncode == 2 and "--data-dir" in elsewhere.stderr
+        assert not (tmp_path / "third").exists()
         tick = cli(env, "schedule", "tick", "--at", "yesterday")
         assert tick.returncode == 2 and "--at" in tick.stderr
         tick = cli(env, "schedule", "tick", "--at", "2020-01-01T04:00:00Z")
@@ -179,8 +182,10 @@ def test_demo_keeps_to_its_own_folder_and_says_what_next(tmp_path: Path) -> None
     assert "cloudact serve --data-dir .cloudact-demo" in demo.stdout
     assert "export CLOUDACT_API_KEY=acmecorp_api_" in demo.stdout
     assert "curl -s" in demo.stdout
-    refused = _cloudact_in(tmp_path, env, "--data-dir", ".cloudact", "demo")
-    assert refused.returncode == 2 and "not created by `cloudact demo`" in refused.stderr
+    for keep in ((), ("--keep",)):
+        refused = _cloudact_in(tmp_path, env, "--data-dir", ".cloudact", "demo", *keep)
+        assert refused.returncode == 2 and "not created by `cloudact demo`" in refused.stderr
+        assert sorted(p.name for p in served_folder.iterdir()) == ["precious.txt"]
     assert (served_folder / "precious.txt").exists()
     no_traceback(demo.stderr, refused.stderr)
 
