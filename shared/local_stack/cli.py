@@ -94,6 +94,16 @@ def _client(url: str, api_key: str | None) -> Any:
     return ApiClient(url, api_key=api_key)
 
 
+def _print_json(body: Any) -> None:
+    """The result document (kept for commands written before ``emit``)."""
+    emit(body)
+
+
+def _call(action: Callable[[], Any]) -> Any:
+    """Kept for commands written before ``Cli.invoke`` turned every API error into one line."""
+    return action()
+
+
 # -- errors ------------------------------------------------------------------------------------
 def _fail(error: CliError) -> NoReturn:
     if _json_output:
@@ -497,10 +507,12 @@ def generate_export(table: str | None, rows: int, days: int, end_date: str | Non
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--table", required=True, help="Where to load it: project.dataset.table (the integration's table).")
 @click.option("--append", is_flag=True, help="Add the rows to the table (late rows) instead of replacing it.")
-@click.option("--format", "file_format", type=click.Choice(["ndjson", "parquet"]), help="Default: from the name.")
+@click.option(
+    "--format", "file_format", type=click.Choice(["ndjson", "parquet", "avro"]), help="Default: from the name."
+)
 @json_option
 def import_export(file: Path, table: str, append: bool, file_format: str | None) -> None:
-    """Load a GCP billing export FILE (newline-delimited JSON as BigQuery exports it, or Parquet) into
+    """Load a GCP billing export FILE (newline-delimited JSON as BigQuery exports it, Parquet or Avro) into
     the local warehouse, with the standard export's schema. Works while `serve` runs."""
     from shared.local_stack import export_import
 

@@ -4,8 +4,9 @@ The table's schema is declared here, the standard usage cost export's as Google 
 never guessed from the file: auto-detection would leave timestamps as text, and the pipeline's SQL
 would then fail to bind. Accepted files are the ones Google produces or a user can extract:
 newline-delimited JSON in BigQuery's JSON export form (``.json``, ``.ndjson``, ``.jsonl``, optionally
-``.gz``) and Parquet. Fields a file has beyond the standard schema (a detailed export's ``resource``
-or ``price``) are ignored and named in the result.
+``.gz``), Parquet, and Avro (with the ``avro`` extra: fastavro reads it into the JSON form first).
+Fields a file has beyond the standard schema (a detailed export's ``resource`` or ``price``) are
+ignored and named in the result.
 
 A file with a bad value loads nothing: the load runs in one transaction, and the error names the
 first bad row and field.
@@ -96,7 +97,7 @@ _SCALARS = {
     "BOOLEAN": "BOOLEAN",
     "TIMESTAMP": "TIMESTAMPTZ",
 }
-FORMATS = {".json": "ndjson", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet"}
+FORMATS = {".json": "ndjson", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet", ".avro": "avro"}
 
 
 def duckdb_type(field: Field) -> str:
@@ -119,16 +120,10 @@ def detect_format(path: Path, declared: str | None = None) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] == ".avro":
-        raise InvalidRequest(
-            "Avro files are not supported: export the table as newline-delimited JSON or Parquet "
-            "(bq extract --destination_format NEWLINE_DELIMITED_JSON or PARQUET)",
-            field="file",
-        )
     if not suffixes or suffixes[-1] not in FORMATS:
         raise InvalidRequest(
             f"Cannot tell the format of {path.name}: name it .json/.ndjson/.jsonl (newline-delimited JSON, "
-            "optionally .gz) or .parquet, or pass --format",
+            "optionally .gz), .parquet or .avro, or pass --format",
             field="file",
         )
     return FORMATS[suffixes[-1]]
@@ -162,6 +157,8 @@ def import_file(
     if not path.is_file():
         raise InvalidRequest(f"No such file: {path}", field="file")
     kind = detect_format(path, file_format)
+    if kind == "avro":
+        return _import_avro(warehouse, path, table_id, append=append)
     project, dataset, table = table_id.split(".")
     warehouse.attach_project(project, create=True)
     name = f'"{project}"."{dataset}"."{table}"'
@@ -213,6 +210,43 @@ def import_file(
         cursor.execute("ROLLBACK")
         raise
     return ImportResult(table_id, after - before, after, kind, ignored)
+
+
+def _import_avro(warehouse: DuckDBWarehouse, path: Path, table_id: str, *, append: bool) -> ImportResult:
+    """Avro records -> the JSON export form (timestamps as text) in a temporary file, then loaded as one."""
+    import tempfile
+
+    try:
+        import fastavro
+    except ImportError:
+        raise InvalidRequest(
+            "Reading Avro needs fastavro: pip install 'cloudact-pipelines[avro]' (or export JSON or Parquet)",
+            field="file",
+        ) from None
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return value
+
+    with tempfile.TemporaryDirectory(prefix="cloudact-avro-") as scratch:
+        converted = Path(scratch) / f"{path.stem}.ndjson"
+        try:
+            with path.open("rb") as source, converted.open("w") as target:
+                for record in fastavro.reader(source):
+                    target.write(json.dumps(plain(record), default=str) + "\n")
+        except (ValueError, EOFError, OSError) as exc:
+            raise InvalidRequest(f"{path.name}: not a readable Avro file ({_first_line(exc)})", field="file") from None
+        try:
+            result = import_file(warehouse, converted, table_id, append=append, file_format="ndjson")
+        except InvalidRequest as exc:
+            message = exc.message.replace(converted.name, path.name).replace(": line ", ": record ")
+            raise InvalidRequest(message, **exc.details) from None
+    return ImportResult(result.table, result.rows_loaded, result.rows_in_table, "avro", result.ignored_fields)
 
 
 class _BadFile(Exception):

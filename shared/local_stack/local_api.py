@@ -53,8 +53,8 @@ def import_export(request: Request) -> Response:
     if not isinstance(file, str) or not Path(file).is_absolute():
         raise InvalidRequest("Invalid file: expected an absolute path on this machine", field="file")
     file_format = body.get("format")
-    if file_format is not None and file_format not in {"ndjson", "parquet"}:
-        raise InvalidRequest("Invalid format: expected ndjson or parquet", field="format")
+    if file_format is not None and file_format not in {"ndjson", "parquet", "avro"}:
+        raise InvalidRequest("Invalid format: expected ndjson, parquet or avro", field="format")
     result = export_import.import_file(
         _warehouse(), Path(file), str(table), append=bool(body.get("append")), file_format=file_format
     )

@@ -103,8 +103,53 @@ def test_parquet_and_gzipped_json(warehouse: Any, tmp_path: Path) -> None:
     assert same == [(True,)]
 
 
+def test_avro_as_bigquery_extracts_it(warehouse: Any, tmp_path: Path) -> None:
+    import fastavro
+
+    def record(name: str, *fields: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "record", "name": name, "fields": list(fields)}
+
+    def nullable(name: str, kind: Any) -> dict[str, Any]:
+        return {"name": name, "type": ["null", kind], "default": None}
+
+    timestamp = {"type": "long", "logicalType": "timestamp-micros"}
+    credit = record("credit", nullable("name", "string"), nullable("amount", "double"))
+    schema = fastavro.parse_schema(
+        record(
+            "export",
+            nullable("billing_account_id", "string"),
+            nullable("service", record("service", nullable("id", "string"), nullable("description", "string"))),
+            {"name": "usage_start_time", "type": timestamp},
+            {"name": "export_time", "type": timestamp},
+            {"name": "cost", "type": "double"},
+            {"name": "currency", "type": "string"},
+            {"name": "credits", "type": {"type": "array", "items": credit}},
+        )
+    )
+    from datetime import UTC, datetime
+
+    start, exported = datetime(2025, 11, 25, 10, tzinfo=UTC), datetime(2025, 11, 26, 2, tzinfo=UTC)
+    records = [
+        {
+            "billing_account_id": "A",
+            "service": {"id": "s", "description": "Compute Engine"},
+            "usage_start_time": start,
+            "export_time": exported,
+            "cost": 2.5,
+            "currency": "USD",
+            "credits": [{"name": "SUD", "amount": -0.5}],
+        }
+    ] * 3
+    path = tmp_path / "export.avro"
+    with path.open("wb") as handle:
+        fastavro.writer(handle, schema, records)
+    loaded = export_import.import_file(warehouse, path, TABLE)
+    assert (loaded.rows_loaded, loaded.format) == (3, "avro")
+    assert warehouse.execute_native(f"SELECT SUM(cost), MIN(usage_start_time) FROM {NAME}") == [(7.5, start)]
+
+
 def test_formats_it_cannot_read_are_named(warehouse: Any, tmp_path: Path) -> None:
-    for name, message in (("e.avro", "Avro files are not supported"), ("e.csv", "Cannot tell the format")):
+    for name, message in (("e.avro", "not a readable Avro file"), ("e.csv", "Cannot tell the format")):
         (tmp_path / name).write_text("x")
         with pytest.raises(InvalidRequest, match=message):
             export_import.import_file(warehouse, tmp_path / name, TABLE)
