@@ -218,7 +218,8 @@ def serve(host: str, port: int) -> None:
     lock = FolderLock(settings.data_dir).acquire("cloudact serve")
     try:
         admin_key(settings)  # created now so its file exists for the operator
-        runtime.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
+        if settings.backend == "local":
+            runtime.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
         try:
             stack = LocalStack(host, port)
         except ConfigError as exc:
