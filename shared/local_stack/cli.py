@@ -205,7 +205,7 @@ def serve(host: str, port: int) -> None:
 
     One `serve` per data folder (a second one is refused, naming the first's PID). Ctrl-C or SIGTERM
     stops it cleanly: the run in flight finishes first (a second signal stops at once; the run is then
-    redelivered at the next start)."""
+    delivered again by a later `serve` once its lease, CLOUDACT_RUN_LEASE_S, has expired)."""
     import signal
 
     from shared import runtime
@@ -239,7 +239,7 @@ def serve(host: str, port: int) -> None:
         sys.stdout.flush()
 
         def second_signal(signum: int, frame: Any) -> None:
-            say("stopped at once; an unfinished run is delivered again at the next start")
+            say("stopped at once; the unfinished run is delivered again once its lease (CLOUDACT_RUN_LEASE_S) expires")
             os._exit(130)
 
         def first_signal(signum: int, frame: Any) -> None:
