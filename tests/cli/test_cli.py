@@ -129,7 +129,27 @@ def test_client_commands_for_scripts_and_people(tmp_path: Path) -> None:
 
         created = json.loads(cli(env, "create-org", "acmecorp", "--json").stdout)
         env["CLOUDACT_API_KEY"] = created["api_key"]
-        assert cli(env, "integrate", "acmecorp", "gcp", "--table", TABLE, "--local-credential").returncode == 0
+        from shared.local_stack.demo import fake_service_account
+
+        key_file = tmp_path / "sa.json"
+        key_file.write_text(json.dumps(fake_service_account("my-billing-project")))
+        real = cli(env, "integrate", "acmecorp", "gcp", "--table", TABLE, "--credential-file", str(key_file), "--json")
+        assert real.returncode == 0 and json.loads(real.stdout)["client_email"].endswith(".iam.gserviceaccount.com")
+        assert "PRIVATE KEY" not in real.stdout
+        both = cli(
+            env,
+            "integrate",
+            "acmecorp",
+            "gcp",
+            "--table",
+            TABLE,
+            "--credential-file",
+            str(key_file),
+            "--local-credential",
+        )
+        assert both.returncode == 2 and "exactly one of" in both.stderr
+        placeholder = cli(env, "integrate", "acmecorp", "gcp", "--table", TABLE, "--local-credential", "--json")
+        assert placeholder.returncode == 0 and json.loads(placeholder.stdout)["local_placeholder"] is True
 
         # an API refusal: its message, exit 1
         bad = cli({**env, "CLOUDACT_API_KEY": "acmecorp_api_nope"}, "runs")
