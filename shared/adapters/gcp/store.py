@@ -33,7 +33,6 @@ single-field indexes.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
@@ -42,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from shared.adapters.page_tokens import decode_page_token, encode_page_token
 from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
@@ -97,23 +97,6 @@ RUN_INDEXES = (
     _index("status", "requested_at"),
 )
 """The composite indexes of the ``runs`` collection (see the module docstring)."""
-
-
-def _encode_token(requested_at: str, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([requested_at, run_id]).encode()).decode()
-
-
-def decode_page_token(token: str) -> tuple[str, str]:
-    """Raises ValueError on anything that is not a token this store issued."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("bad page token") from None
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):
-        raise ValueError("bad page token")
-    if "/" in value[1]:  # a document id never has one; it would address another collection
-        raise ValueError("bad page token")
-    return value[0], value[1]
 
 
 def _run_document(run: Run, retention: timedelta) -> dict[str, Any]:
@@ -374,7 +357,7 @@ class FirestoreStore:
         token = None
         if len(found) > query.page_size:
             last = found[query.page_size - 1]
-            token = _encode_token(last.requested_at, last.pipeline_logging_id)
+            token = encode_page_token(last.requested_at, last.pipeline_logging_id)
         return RunPage(runs=found[: query.page_size], next_page_token=token)
 
     def runs_query(self, query: RunFilter, after: tuple[str, str] | None = None) -> Any:
