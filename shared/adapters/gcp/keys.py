@@ -19,14 +19,14 @@ it is a ``TransientError``.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from shared.adapters import envelope
 from shared.errors import TerminalError, TransientError
 
-from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, is_vendor_error, translate
+from ._clients import LazyClient
+from .errors import RetryPolicy, is_retryable_grpc, is_vendor_error, translate
 
 CRYPTO_KEY = re.compile(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[\w-]+/cryptoKeys/[\w-]+")
 CRYPTO_KEY_VERSION = re.compile(CRYPTO_KEY.pattern + r"/cryptoKeyVersions/\d+")
@@ -43,9 +43,10 @@ def _crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
-def _retryable(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "grpc_status_code", None), "name", None)
-    return code in TRANSIENT_GRPC_CODES
+def _new_client() -> Any:
+    from google.cloud import kms
+
+    return kms.KeyManagementServiceClient()
 
 
 class KmsKeyManager:
@@ -58,22 +59,12 @@ class KmsKeyManager:
         if not CRYPTO_KEY.fullmatch(crypto_key):
             raise TerminalError("CLOUDACT_KMS_KEY must be projects/P/locations/L/keyRings/R/cryptoKeys/K")
         self.crypto_key = crypto_key
-        self._client_instance = client
-        self._lock = threading.Lock()
-
-    def _client(self) -> Any:
-        if self._client_instance is None:
-            with self._lock:
-                if self._client_instance is None:
-                    from google.cloud import kms
-
-                    self._client_instance = kms.KeyManagementServiceClient()
-        return self._client_instance
+        self._client: LazyClient[Any] = LazyClient(_new_client, instance=client)
 
     def _call(self, method: str, request: dict[str, Any]) -> Any:
         try:
-            return getattr(self._client(), method)(
-                request=request, retry=KMS_RETRY.to_retry(_retryable), timeout=KMS_RPC_TIMEOUT_S
+            return getattr(self._client.get(), method)(
+                request=request, retry=KMS_RETRY.to_retry(is_retryable_grpc), timeout=KMS_RPC_TIMEOUT_S
             )
         except Exception as exc:
             if not is_vendor_error(exc):

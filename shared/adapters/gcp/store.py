@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -49,7 +48,8 @@ from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus, parse_iso
 from shared.errors import TransientError
 from shared.ports import DuplicateRun, RunFilter, RunPage
 
-from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, translated
+from ._clients import LazyClient
+from .errors import RetryPolicy, is_retryable_grpc, translated
 
 T = TypeVar("T")
 
@@ -120,11 +120,6 @@ def _trigger_document_id(trigger_key: str) -> str:
     return hashlib.sha256(trigger_key.encode()).hexdigest()
 
 
-def _retryable(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "grpc_status_code", None), "name", None)
-    return code in TRANSIENT_GRPC_CODES
-
-
 class FirestoreStore:
     def __init__(
         self,
@@ -140,23 +135,21 @@ class FirestoreStore:
         self._retry = retry
         self._call: dict[str, Any] = {}
         """Every RPC's ``retry`` and ``timeout``; filled with the client (it needs google.api_core)."""
-        self._client_instance: Any = None
-        self._lock = threading.Lock()
+        self._client: LazyClient[Any] = LazyClient(self._new_client)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _db(self) -> Any:
-        if self._client_instance is None:
-            with self._lock:
-                if self._client_instance is None:
-                    from google.cloud import firestore
+    def _new_client(self) -> Any:
+        from google.cloud import firestore
 
-                    self._call.update(
-                        retry=self._retry.to_retry(_retryable),
-                        timeout=min(STORE_RPC_TIMEOUT_S, self._retry.deadline_s),
-                    )
-                    with translated("State store client could not be created", show_detail=False):
-                        self._client_instance = firestore.Client(project=self.project, database=self.database)
-        return self._client_instance
+        self._call.update(
+            retry=self._retry.to_retry(is_retryable_grpc),
+            timeout=min(STORE_RPC_TIMEOUT_S, self._retry.deadline_s),
+        )
+        with translated("State store client could not be created", show_detail=False):
+            return firestore.Client(project=self.project, database=self.database)
+
+    def _db(self) -> Any:
+        return self._client.get()
 
     def _collection(self, name: str) -> Any:
         return self._db().collection(name)
@@ -177,10 +170,7 @@ class FirestoreStore:
             raise
 
     def close(self) -> None:
-        with self._lock:
-            if self._client_instance is not None:
-                self._client_instance.close()
-                self._client_instance = None
+        self._client.close(lambda client: client.close())
 
     # -- orgs -------------------------------------------------------------------------------
     def create_org(self, org: Organization) -> bool:
