@@ -8,11 +8,10 @@ summary, and verifies the loaded day's totals against the export computed indepe
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
@@ -86,8 +85,11 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         run = client.get_run(run_id)
         elapsed = time.monotonic() - started
         if run["status"] != last_status or elapsed - last_said >= 5:
-            done = ", ".join(step["name"] for step in run.get("steps") or [])
-            say(f"  {elapsed:5.1f}s  {run['status']}" + (f"  (steps done: {done})" if done else ""))
+            marks = {"COMPLETE": "done", "SKIPPED": "skipped", "FAILED": "failed"}
+            steps = ", ".join(
+                f"{s['name']} {marks.get(s['status'], s['status'].lower())}" for s in run.get("steps") or []
+            )
+            say(f"  {elapsed:5.1f}s  {run['status']}" + (f"  ({steps})" if steps else ""))
             last_status, last_said = run["status"], elapsed
         if run["status"] in {"COMPLETE", "FAILED"}:
             return run
@@ -96,18 +98,12 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         time.sleep(0.2)
 
 
-def save_api_key(api_key: str) -> Path:
-    """The demo org's key in the local data directory, readable by its owner only (as admin.key is),
-    so the newcomer can paste it into the console: the API shows a key once and never again."""
-    from shared.settings import get_settings
-
-    path = get_settings().data_dir / f"{ORG}.api-key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(api_key + "\n")
-    return path
+@dataclass(frozen=True)
+class DemoOutcome:
+    ok: bool
+    """The run was COMPLETE and its totals equal the source's."""
+    api_key: str | None = field(default=None, repr=False)
+    """The demo org's API key: the user's own local key, printed to the terminal (never logged)."""
 
 
 def run_demo(
@@ -116,7 +112,7 @@ def run_demo(
     warehouse: DuckDBWarehouse,
     spec: billing_export.ExportSpec,
     say: Callable[[str], None] = print,
-) -> bool:
+) -> DemoOutcome:
     say(f"1. Generating a synthetic billing export: {spec.rows:,} rows over {spec.days} days -> {spec.table_id}")
     started = time.perf_counter()
     billing_export.generate(warehouse, spec)
@@ -126,8 +122,6 @@ def run_demo(
     say(f"2. Onboarding organization {ORG!r} (admin API)")
     created = admin.request("POST", "/api/v1/admin/orgs", {"org_slug": ORG, "name": "Acme Corp"})
     say(f"   dataset {created['dataset']!r}, API key issued (shown once; prefix {created['api_key'][:14]}…)")
-    key_file = save_api_key(created["api_key"])
-    say(f"   the key is kept in {key_file} (0600) for the web console and the CLI")
     client = ApiClient(base_url, api_key=created["api_key"])
 
     say("3. Storing its GCP service-account integration (encrypted at rest)")
@@ -148,7 +142,7 @@ def run_demo(
     say(json.dumps(run, indent=2))
     if run["status"] != "COMPLETE":
         say(f"Run ended {run['status']}: {run.get('error_message')}")
-        return False
+        return DemoOutcome(False, created["api_key"])
 
     say(f"6. Cost by service for {day.isoformat()} in {ORG}.gcp_billing_daily_raw")
     rows = warehouse.execute_native(
@@ -163,4 +157,4 @@ def run_demo(
     expected = source_totals(warehouse, spec.table_id, day)
     matched = totals_match(expected, loaded_totals(warehouse, created["dataset"], day))
     say(f"7. Totals per service x project equal the source export's: {'yes' if matched else 'NO'}")
-    return matched
+    return DemoOutcome(matched, created["api_key"])
