@@ -81,6 +81,9 @@ class PipelineConfig(Strict):
     """Integration kinds, as the providers declare them (``shared.providers``)."""
     parameters: list[Parameter] = Field(default_factory=list)
     schedule: Schedule | None = None
+    source_history_days: int | None = Field(default=None, ge=1)
+    """How many days back the source can answer (a vendor API's retention): a backfill reaching
+    further is refused. None: as far as the source has data."""
     steps: list[Step] = Field(min_length=1)
     directory: Path = Field(default=Path("."), exclude=True)
     """The folder of the YAML file: step files (SQL) are resolved inside it."""

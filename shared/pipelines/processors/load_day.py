@@ -18,13 +18,11 @@ from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
 from shared.ports import Column, QueryResult, TableSpec
 
-COLUMN_TYPES = ("STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP")
-
 
 class ColumnConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")
-    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
+    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOL", "DATE", "TIMESTAMP"]
     mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
 
