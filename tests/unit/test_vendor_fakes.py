@@ -639,3 +639,62 @@ def test_stopping_the_server_ends_a_slow_answer_in_flight() -> None:
     caller.join(timeout=10)
     assert time.monotonic() - began < 5
     assert not caller.is_alive() and outcome
+
+
+@pytest.mark.parametrize("size", [1, 4, 7])
+def test_a_results_per_page_cap_spreads_even_one_day_over_several_pages(
+    api: Vendors, fake: VendorFakes, size: int
+) -> None:
+    fake.max_results_per_page = size
+    params = {
+        "starting_at": rfc3339(DAY - timedelta(days=1)),
+        "ending_at": rfc3339(DAY + timedelta(days=1)),
+        "group_by[]": ["workspace_id", "description"],
+    }
+    pages = follow(lambda p: api.anthropic(ANTHROPIC_COSTS_PATH, p), params)
+    served = [
+        (b["starting_at"], r["workspace_id"], r["description"], r["amount"])
+        for p in pages
+        for b in p["data"]
+        for r in b["results"]
+    ]
+    assert all(sum(len(b["results"]) for b in p["data"]) <= size for p in pages)
+    assert len(pages) >= 3
+    expected = [
+        (rfc3339(day), r.workspace_id, r.description, format(r.amount_cents, "f"))
+        for day in (DAY - timedelta(days=1), DAY)
+        for r in fakes.expected_costs(DEFAULT_ANTHROPIC_ORG, day)
+    ]
+    assert sorted(served, key=str) == sorted(expected, key=str)
+    assert len(served) == len(set(served)), "no result served twice"
+
+
+def test_paging_knob_over_http(api: Vendors, fake: VendorFakes) -> None:
+    assert api.control("POST", "/_fake/paging", {"max_results_per_page": 5}).status_code == 200
+    params = {"start_time": unix(DAY), "end_time": unix(DAY + timedelta(days=1)), "group_by": ["line_item"]}
+    pages = follow(lambda p: api.openai(OPENAI_COSTS_PATH, p), params)
+    assert len(pages) >= 3
+    assert {b["start_time"] for p in pages for b in p["data"]} == {unix(DAY)}
+    total = sum((r["amount"]["value"] for p in pages for b in p["data"] for r in b["results"]), Decimal(0))
+    assert total == fakes.expected_cost_total(DEFAULT_OPENAI_ORG, DAY)
+    assert api.control("POST", "/_fake/paging", {"max_results_per_page": 0}).status_code == 400
+    api.control("POST", "/_fake/reset")
+    assert fake.max_results_per_page is None
+
+
+def test_bucket_limit_and_results_cap_together_lose_nothing(api: Vendors, fake: VendorFakes) -> None:
+    fake.max_results_per_page = 3
+    days = (DAY, DAY + timedelta(days=1))
+    params = {
+        "start_time": unix(DAY),
+        "end_time": unix(DAY + timedelta(days=2)),
+        "bucket_width": "1h",
+        "limit": 10,
+        "group_by": ["api_key_id", "model", "batch", "service_tier"],
+    }
+    pages = follow(lambda p: api.openai(OPENAI_USAGE_PATH, p), params)
+    assert all(len(p["data"]) <= 10 for p in pages)
+    hours = sorted({b["start_time"] for p in pages for b in p["data"]})
+    assert hours == [unix(DAY) + 3600 * i for i in range(48)]
+    served = sum(r["input_tokens"] for p in pages for b in p["data"] for r in b["results"])
+    assert served == sum(fakes.expected_token_totals(DEFAULT_OPENAI_ORG, day)["input_tokens"] for day in days)

@@ -29,21 +29,25 @@ Served (one base URL for both; the paths do not collide):
   ``{"error": {"message", "type", "param", "code"}}``, Anthropic ``{"type": "error", "error":
   {"type", "message"}, "request_id"}``).
 - Pages: ``limit`` buckets per page, ``has_more`` and an opaque ``next_page`` cursor (valid only
-  for the same query). Buckets are UTC-aligned, start at the snapped start and stop at the end or
-  at now. A bucket with no usage has ``results: []``.
+  for the same query); with ``max_results_per_page`` set, a bucket's results may continue on the
+  next page under the same bucket (clients append results per bucket). Buckets are UTC-aligned,
+  start at the snapped start and stop at the end or at now (the day under way is served whole). A
+  bucket with no usage has ``results: []``.
 
 Python interface (``from shared.local_stack.fakes import ...``):
 
 - ``FakeServer(fakes=None, host="127.0.0.1", port=0)``: ``start()``, ``stop()``, ``base_url``,
+  ``env`` (``CLOUDACT_OPENAI_API_BASE`` and ``CLOUDACT_ANTHROPIC_API_BASE`` → ``base_url``),
   ``fakes``; a context manager.
 - ``VendorFakes(orgs=DEFAULT_ORGS, now=None)``: the WSGI app. ``faults`` (``add(status=, times=,
   retry_after=, delay_s=, vendor=, path=, org_id=)``, ``rate_limit(times, retry_after)``,
   ``server_error(times, status=500)``, ``slow(delay_s, times)``, ``pending()``, ``clear()``),
   ``restate(vendor, day, org_id=None) -> {org_id: revision}``, ``revision(org, day)``,
-  ``add_org(FakeOrg)``, ``org(key_or_id)``, ``reset()``, ``log`` (``entries``, ``count(path,
-  key=, org_id=, status=)``, ``counts_by_path()``, ``fingerprints(path)``), and ground truth at the
-  current revision: ``expected_costs``, ``expected_usage``, ``expected_cost_total``,
-  ``expected_token_totals`` (org as ``FakeOrg``, admin key or org id; a ``date``).
+  ``add_org(FakeOrg)``, ``org(key_or_id)``, ``max_results_per_page`` (None or n), ``reset()``,
+  ``log`` (``entries``, ``count(path, key=, org_id=, status=)``, ``counts_by_path()``,
+  ``fingerprints(path)``), and ground truth at the current revision: ``expected_costs``,
+  ``expected_usage``, ``expected_cost_total``, ``expected_token_totals`` (org as ``FakeOrg``, admin
+  key or org id; a ``date``).
 - Organizations: ``FakeOrg(vendor, admin_key, seed, org_id="", data_start=DEFAULT_DATA_START,
   owners=3)`` and ``new_org(vendor, seed, admin_key=None, ...)``; ``DEFAULT_OPENAI_ORG``,
   ``DEFAULT_ANTHROPIC_ORG`` with ``DEFAULT_OPENAI_ADMIN_KEY`` (``sk-admin-…``) and
@@ -65,6 +69,8 @@ HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message"
   ``{"vendor", "day", "revisions": {org_id: n}}``.
 - ``POST /_fake/orgs`` ``{"vendor", "seed", "admin_key"?, "org_id"?, "data_start"?, "owners"?}``
   → 201 ``{"org": {...}}`` (never the key: its fingerprint); ``GET /_fake/orgs``.
+- ``POST /_fake/paging`` ``{"max_results_per_page": 5|null}``: at most that many results per
+  page, a larger bucket continuing on the next page (so one day can span ≥ 3 pages).
 - ``POST /_fake/reset`` → 200 (initial orgs, no fault, no restatement, empty log).
 - ``GET /_fake/requests`` → ``{"counts": {path: n}, "requests": [{method, path, status, vendor,
   org_id, key_fingerprint, query, at}]}``; ``GET /_fake/healthz``.

@@ -49,6 +49,7 @@ WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 
 StartResponse = Callable[..., Any]
+DayCache = dict[date, list[tuple[int, Any]]]
 
 
 class VendorError(Exception):
@@ -251,7 +252,7 @@ class Query:
     width: str
     group_by: tuple[str, ...]
     limit: int
-    page_from: datetime | None
+    page_from: tuple[datetime, int] | None
     filters: dict[str, tuple[str, ...]]
     fingerprint: str  # of every parameter but ``page``: a cursor is only good for its own query
 
@@ -329,24 +330,29 @@ def _snap(moment: datetime, width: str) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def encode_cursor(position: datetime, fingerprint: str) -> str:
-    raw = json.dumps({"t": int(position.timestamp()), "q": fingerprint}).encode()
+def encode_cursor(position: datetime, offset: int, fingerprint: str) -> str:
+    """Opaque to clients: the next bucket, how many of its results were already served, and which
+    query the cursor belongs to."""
+    raw = json.dumps({"t": int(position.timestamp()), "o": offset, "q": fingerprint}).encode()
     return "page_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, fingerprint: str) -> datetime:
+def decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, int]:
     bad = VendorError(400, "page: invalid pagination cursor", param="page")
     if not cursor.startswith("page_"):
         raise bad
     body = cursor[5:]
     try:
         decoded = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        position, owner = int(decoded["t"]), str(decoded["q"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
+        position, offset, owner = int(decoded["t"]), int(decoded["o"]), str(decoded["q"])
+        moment = datetime.fromtimestamp(position, UTC)
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError):
         raise bad from None
     if owner != fingerprint:
         raise VendorError(400, "page: this cursor belongs to a different query", param="page")
-    return datetime.fromtimestamp(position, UTC)
+    if offset < 0:
+        raise bad
+    return moment, offset
 
 
 def parse_query(vendor: Vendor, endpoint: str, args: MultiDict[str, str], data_start: date) -> Query:
@@ -486,6 +492,9 @@ class VendorFakes:
         self.faults = Faults()
         self.log = RequestLog()
         self._interrupt = threading.Event()
+        # At most this many results per page (None: no limit, as the vendors do): a bucket with
+        # more continues on the next page, so even a one-day query can span several pages.
+        self.max_results_per_page: int | None = None
         self.reset()
 
     # Python knobs
@@ -495,6 +504,7 @@ class VendorFakes:
         with self._lock:
             self._orgs = {org.admin_key: org for org in self._initial}
             self._revisions.clear()
+        self.max_results_per_page = None
         self.faults.clear()
         self.log.clear()
 
@@ -572,7 +582,9 @@ class VendorFakes:
             vendor, endpoint = "anthropic", ANTHROPIC_PATHS[path]
         else:
             guess: Vendor = "anthropic" if path.startswith("/v1/organizations") else "openai"
-            return self._error(guess, VendorError(404, f"Unknown request URL: GET {path}.", code="unknown_url"))
+            return self._error(
+                guess, VendorError(404, f"Unknown request URL: {request.method} {path}.", code="unknown_url")
+            )
         org: FakeOrg | None = None
         fingerprint: str | None = None
         try:
@@ -666,44 +678,61 @@ class VendorFakes:
                 error.headers["Retry-After"] = str(fault.retry_after)
         return error
 
-    def _records(self, org: FakeOrg, query: Query, day: date, cache: dict[date, list[Any]]) -> list[Any]:
+    def _records(self, org: FakeOrg, query: Query, day: date, cache: DayCache) -> list[tuple[int, Any]]:
+        """The day's records that pass the query's filters, each with the second of the day it
+        falls in (usage records; costs are daily)."""
         if day not in cache:
             revision = self.revision(org, day)
             generate: Callable[[FakeOrg, date, int], list[Any]] = getattr(data, query.endpoint)
-            cache[day] = [r for r in generate(org, day, revision) if _keep(r, query.filters)]
+            kept = [r for r in generate(org, day, revision) if _keep(r, query.filters)]
+            timed = query.width != "1d"
+            cache[day] = [(data.second_of_day(r, org, revision) if timed else 0, r) for r in kept]
         return cache[day]
 
     def _page(self, org: FakeOrg, query: Query) -> dict[str, Any]:
         step = timedelta(seconds=WIDTHS[query.width])
         now = self._now()
         first = _snap(query.start, query.width)
-        position = query.page_from or first
+        position, skip = query.page_from or (first, 0)
         if position < first or (position - first) % step:
             raise VendorError(400, "page: invalid pagination cursor", param="page")
+        room = self.max_results_per_page
         buckets: list[dict[str, Any]] = []
-        cache: dict[date, list[Any]] = {}
+        cache: DayCache = {}
+        cut = False
         while position < query.end and position < now and len(buckets) < query.limit:
-            buckets.append(self._bucket(org, query, position, position + step, cache))
+            if room == 0:
+                break
+            bucket = self._bucket(org, query, position, position + step, cache)
+            results = bucket["results"][skip:]
+            if room is not None and len(results) > room:
+                # The rest of this bucket's results come on the next page, under the same bucket.
+                bucket["results"], skip, cut = results[:room], skip + room, True
+                buckets.append(bucket)
+                break
+            bucket["results"], skip = results, 0
+            buckets.append(bucket)
+            if room is not None:
+                room -= len(results)
             position += step
-        has_more = position < query.end and position < now
+        has_more = cut or (position < query.end and position < now)
         body: dict[str, Any] = {}
         if query.vendor == "openai":
             body["object"] = "page"
         body["data"] = buckets
         body["has_more"] = has_more
-        body["next_page"] = encode_cursor(position, query.fingerprint) if has_more else None
+        body["next_page"] = encode_cursor(position, skip, query.fingerprint) if has_more else None
         return body
 
-    def _bucket(
-        self, org: FakeOrg, query: Query, start: datetime, end: datetime, cache: dict[date, list[Any]]
-    ) -> dict[str, Any]:
+    def _bucket(self, org: FakeOrg, query: Query, start: datetime, end: datetime, cache: DayCache) -> dict[str, Any]:
         day = start.date()
-        revision = self.revision(org, day)
-        records = self._records(org, query, day, cache)
-        if query.width != "1d":
+        timed = self._records(org, query, day, cache)
+        if query.width == "1d":
+            records = [r for _, r in timed]
+        else:
             offset = int((start - datetime(day.year, day.month, day.day, tzinfo=UTC)).total_seconds())
             span = WIDTHS[query.width]
-            records = [r for r in records if offset <= data.second_of_day(r, org, revision) < offset + span]
+            records = [r for second, r in timed if offset <= second < offset + span]
         results = getattr(self, f"_results_{query.endpoint}")(records, query.group_by)
         if query.vendor == "openai":
             return {
@@ -840,6 +869,14 @@ class VendorFakes:
                 except KeyError as exc:
                     raise ControlError(str(exc.args[0]), "org_id") from None
                 return _control_json(200, {"vendor": vendor, "day": day.isoformat(), "revisions": revisions})
+            if route == ("POST", "/_fake/paging"):
+                size = payload.get("max_results_per_page")
+                if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+                    raise ControlError(
+                        "max_results_per_page must be a positive integer or null", "max_results_per_page"
+                    )
+                self.max_results_per_page = size
+                return _control_json(200, {"max_results_per_page": size})
             if route == ("POST", "/_fake/reset"):
                 self.reset()
                 return _control_json(200, {"orgs": [o.summary() for o in self.orgs]})

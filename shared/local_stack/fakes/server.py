@@ -35,6 +35,11 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings that point the pipelines at these fakes."""
+        return {"CLOUDACT_OPENAI_API_BASE": self.base_url, "CLOUDACT_ANTHROPIC_API_BASE": self.base_url}
+
     def start(self) -> FakeServer:
         if self._server is not None:
             return self
