@@ -74,7 +74,9 @@ class Org:
 
     def integrate(self, provider: str, credential: str, **extra: Any) -> Any:
         return function_client("admin").put(
-            f"/api/v1/integrations/{self.slug}/{provider}", json={"credential": credential, **extra}, headers=self.headers
+            f"/api/v1/integrations/{self.slug}/{provider}",
+            json={"credential": credential, **extra},
+            headers=self.headers,
         )
 
     def run(self, path: str, day: date = DAY, **body: Any) -> dict[str, Any]:
@@ -303,7 +305,10 @@ def test_backfill_within_what_the_vendor_serves_and_refused_beyond(acme: Org, fa
     client = function_client("submit")
     too_old = client.post(
         "/api/v1/pipelines/backfill/acmecorp/anthropic/cost/billing",
-        json={"start_date": (date.today() - timedelta(days=400)).isoformat(), "end_date": DAY.isoformat()},
+        json={
+            "start_date": (date.today() - timedelta(days=380)).isoformat(),
+            "end_date": (date.today() - timedelta(days=370)).isoformat(),
+        },
         headers=acme.headers,
     )
     assert too_old.status_code == 400
@@ -317,7 +322,9 @@ def test_backfill_within_what_the_vendor_serves_and_refused_beyond(acme: Org, fa
     assert accepted.status_code == 202, accepted.get_json()
     deliver_all()
     for day in (OTHER_DAY, DAY):
-        assert loaded_costs(acme, "anthropic", day) == expected_costs(fakes, DEFAULT_ANTHROPIC_ADMIN_KEY, "anthropic", day)
+        assert loaded_costs(acme, "anthropic", day) == expected_costs(
+            fakes, DEFAULT_ANTHROPIC_ADMIN_KEY, "anthropic", day
+        )
 
 
 def test_usage_paths_are_the_documented_ones(acme: Org, fakes: VendorFakes) -> None:
