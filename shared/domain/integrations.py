@@ -98,9 +98,7 @@ def validate_admin_key(
                 f" ({label} admin keys start with {admin_prefix})",
                 field="credential",
             )
-        raise InvalidRequest(
-            f"Invalid credential: not a {label} admin key (they start with {admin_prefix})", field="credential"
-        )
+        raise InvalidRequest(f"Invalid credential: {label} admin keys start with {admin_prefix}", field="credential")
     if len(key) > 512 or not _KEY_CHARS.fullmatch(key):
-        raise InvalidRequest(f"Invalid credential: not a {label} admin key", field="credential")
+        raise InvalidRequest(f"Invalid credential: malformed {label} admin key", field="credential")
     return json.dumps({"admin_key": key}).encode(), {"fingerprint": fingerprint(key)}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared.domain.integrations import associated_data
+from shared.errors import TerminalError
 from shared.local_stack.fakes import (
     DEFAULT_ANTHROPIC_ADMIN_KEY,
     DEFAULT_OPENAI_ADMIN_KEY,
@@ -21,6 +22,7 @@ from shared.services import onboarding
 from shared.settings import Settings
 from tests.conftest import function_client
 
+ADMIN_REQUIRED = "an admin key is required to read organization costs"
 VENDORS = {
     "openai": ("OPENAI_ADMIN_KEY", DEFAULT_OPENAI_ADMIN_KEY, "OpenAI"),
     "anthropic": ("ANTHROPIC_ADMIN_KEY", DEFAULT_ANTHROPIC_ADMIN_KEY, "Anthropic"),
@@ -66,7 +68,7 @@ def test_admin_key_is_stored_encrypted_and_only_metadata_comes_back(
     assert stored is not None and key not in str(stored.encrypted_credential)
     plaintext = backend.keys.decrypt(stored.encrypted_credential, associated_data("acmecorp", kind))
     assert key in plaintext.decode()
-    with pytest.raises(Exception):  # bound to org + kind: not readable as another org's
+    with pytest.raises(TerminalError):  # bound to org + kind: not readable as another org's
         backend.keys.decrypt(stored.encrypted_credential, associated_data("globex", kind))
 
 
@@ -78,15 +80,15 @@ def test_admin_key_is_stored_encrypted_and_only_metadata_comes_back(
             "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
             "an admin key is required to read organization costs",
         ),
-        ("openai", "sk-svcacct-abcdefghijklmnopqrstuvwxyz01234", "an admin key is required to read organization costs"),
+        ("openai", "sk-svcacct-abcdefghijklmnopqrstuvwxyz01234", ADMIN_REQUIRED),
         (
             "anthropic",
             "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123",
             "an admin key is required to read organization costs",
         ),
-        ("openai", "hello", "not a OpenAI admin key"),
-        ("anthropic", "sk-admin-abcdefghijklmnop", "not a Anthropic admin key"),
-        ("openai", "sk-admin-has spaces and ; stuff", "not a OpenAI admin key"),
+        ("openai", "hello", "OpenAI admin keys start with sk-admin-"),
+        ("anthropic", "sk-admin-abcdefghijklmnop", "Anthropic admin keys start with sk-ant-admin"),
+        ("openai", "sk-admin-has spaces and ; stuff", "malformed OpenAI admin key"),
         ("openai", {"key": "sk-admin-x"}, "expected the OpenAI admin key as a string"),
     ],
 )
