@@ -66,6 +66,8 @@ def serve(host: str, port: int) -> None:
     click.echo(
         f"serving on {stack.url}  (data: {settings.data_dir}; admin key file: {settings.data_dir / 'admin.key'})"
     )
+    if stack.vendors.base_url:
+        click.echo(f"OpenAI and Anthropic admin APIs: local fakes on {stack.vendors.base_url}")
     try:
         stack.wait()
     except KeyboardInterrupt:
