@@ -331,3 +331,50 @@ def test_usage_paths_are_the_documented_ones(acme: Org, fakes: VendorFakes) -> N
     acme.run("openai/usage/tokens")
     acme.run("anthropic/usage/tokens")
     assert fakes.log.counts_by_path() == {OPENAI_USAGE_PATH: 1, ANTHROPIC_USAGE_PATH: 1}
+
+
+def test_over_real_http_and_the_cli_with_the_fakes_the_local_stack_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve`'s stack on loopback: it starts the vendor fakes itself (no base URL is set); the org
+    is onboarded and integrated over HTTP, runs are triggered by the CLI and by the three-segment
+    route, and the loaded totals equal the vendors' ground truth."""
+    from click.testing import CliRunner
+
+    from shared.local_stack import fakes as vendor_fakes
+    from shared.local_stack.cli import main
+    from shared.local_stack.client import ApiClient
+    from shared.local_stack.demo import follow
+    from shared.local_stack.server import LocalStack
+    from tests.conftest import ADMIN_KEY
+
+    for name in ("CLOUDACT_OPENAI_API_BASE", "CLOUDACT_ANTHROPIC_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    with LocalStack(port=0) as stack:
+        assert stack.vendors.base_url is not None
+        created = ApiClient(stack.url, admin_key=ADMIN_KEY).request(
+            "POST", "/api/v1/admin/orgs", {"org_slug": "acmecorp"}
+        )
+        client = ApiClient(stack.url, api_key=created["api_key"])
+        for provider, key in KEYS.items():
+            client.request("PUT", f"/api/v1/integrations/acmecorp/{provider}", {"credential": key, "verify": True})
+        runner = CliRunner()
+        for pipeline in ("openai/cost/billing", "anthropic/usage/tokens"):
+            result = runner.invoke(
+                main,
+                ["run", "acmecorp", pipeline, "--date", DAY.isoformat(), "--url", stack.url],
+                env={"CLOUDACT_API_KEY": created["api_key"]},
+            )
+            assert result.exit_code == 0, result.output
+            assert '"status": "COMPLETE"' in result.output
+        accepted = client.run_pipeline("acmecorp", "anthropic/billing", {"date": DAY.isoformat()})
+        assert accepted["pipeline_id"] == "acmecorp-anthropic-billing"
+        assert follow(client, accepted["pipeline_logging_id"], lambda _: None)["status"] == "COMPLETE"
+    org = Org.__new__(Org)
+    org.dataset = created["dataset"]
+    for provider in ("openai", "anthropic"):
+        expected = vendor_fakes.expected_cost_total(KEYS[provider], DAY)
+        assert loaded_total(org, provider) == expected
+    expected_tokens = vendor_fakes.expected_token_totals(DEFAULT_ANTHROPIC_ADMIN_KEY, DAY)
+    loaded = table_rows(org, USAGE_TABLE["anthropic"], DAY, ", ".join(f"SUM({name})" for name in expected_tokens))
+    assert dict(zip(expected_tokens, loaded[0], strict=True)) == expected_tokens
