@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -33,7 +33,7 @@ from shared.settings import Settings, get_settings
 
 MAX_DECIMAL_PLACES = 18
 """What both warehouses hold exactly for an amount (BIGNUMERIC; DECIMAL(38, 18) on DuckDB)."""
-PROVENANCE = ("source_rows", "source_content_hash", "fetched_at")
+VERIFY_RETRY_BUDGET_S = 5.0
 
 Flatten = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -84,10 +84,20 @@ class Vendor:
         )
 
     def fetch(
-        self, admin_key: str, source: str, first_day: date, last_day: date, *, page_limit: int | None = None
+        self,
+        admin_key: str,
+        source: str,
+        first_day: date,
+        last_day: date,
+        *,
+        page_limit: int | None = None,
+        retry_budget_s: float | None = None,
     ) -> list[tuple[date, Mapping[str, Any]]]:
         """Every result of ``source`` for the days ``first_day``..``last_day`` (inclusive), with its
         bucket's day."""
+        api = self.api(admin_key)
+        if retry_budget_s is not None:
+            api = replace(api, retry_budget_s=retry_budget_s)
         endpoint = self.endpoints[source]
         start = datetime.combine(first_day, time(), UTC)
         end = datetime.combine(last_day + timedelta(days=1), time(), UTC)
@@ -96,7 +106,7 @@ class Vendor:
         if page_limit is not None:
             params.append(("limit", str(page_limit)))
         results: list[tuple[date, Mapping[str, Any]]] = []
-        for bucket in fetch_buckets(self.api(admin_key), endpoint.path, params):
+        for bucket in fetch_buckets(api, endpoint.path, params):
             day = self.bucket_start(bucket).date()
             for result in bucket.get("results") or ():
                 if isinstance(result, Mapping):
@@ -229,7 +239,8 @@ def verify(vendor: Vendor, credential: bytes, source: str) -> None:
     admin_key = json.loads(credential)["admin_key"]
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     try:
-        vendor.fetch(admin_key, source, yesterday, yesterday, page_limit=1)
+        # a person is waiting on the answer: a short budget, then 503 (try again) rather than a hang
+        vendor.fetch(admin_key, source, yesterday, yesterday, page_limit=1, retry_budget_s=VERIFY_RETRY_BUDGET_S)
     except TerminalError as exc:
         if "rejected the organization admin key" in exc.message:
             raise InvalidRequest(
