@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,6 +31,8 @@ from shared.ports import QueryResult
 from shared.providers.vendor_http import VendorApi, fetch_buckets
 from shared.settings import Settings, get_settings
 
+EXACT = Context(prec=80, traps=[Inexact, InvalidOperation])
+"""Summing amounts never rounds: an inexact sum raises instead (80 digits is far beyond any day's)."""
 MAX_DECIMAL_PLACES = 18
 """What both warehouses hold exactly for an amount (BIGNUMERIC; DECIMAL(38, 18) on DuckDB)."""
 VERIFY_RETRY_BUDGET_S = 5.0
@@ -118,24 +120,30 @@ class Vendor:
         group over two results still gives one row), with how many results each row sums."""
         endpoint = self.endpoints[source]
         grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for day, result in results:
-            flat = endpoint.flatten(result)
-            for measure in endpoint.measures:
-                flat[measure] = _measure(self.label, measure, flat.get(measure))
-            key = (day, *(flat.get(name) for name in endpoint.dimensions))
-            row = grouped.get(key)
-            if row is None:
-                grouped[key] = {
-                    "usage_date": day,
-                    **{name: flat.get(name) for name in endpoint.dimensions},
-                    **{name: flat[name] for name in endpoint.measures},
-                    "source_rows": 1,
-                }
-            else:
-                for name in endpoint.measures:
-                    row[name] += flat[name]
-                row["source_rows"] += 1
+        with localcontext(EXACT):
+            for day, result in results:
+                self._add(endpoint, grouped, day, result)
         return [grouped[key] for key in sorted(grouped, key=_sort_key)]
+
+    def _add(
+        self, endpoint: Endpoint, grouped: dict[tuple[Any, ...], dict[str, Any]], day: date, result: Mapping[str, Any]
+    ) -> None:
+        flat = endpoint.flatten(result)
+        for measure in endpoint.measures:
+            flat[measure] = _measure(self.label, measure, flat.get(measure))
+        key = (day, *(flat.get(name) for name in endpoint.dimensions))
+        row = grouped.get(key)
+        if row is None:
+            grouped[key] = {
+                "usage_date": day,
+                **{name: flat.get(name) for name in endpoint.dimensions},
+                **{name: flat[name] for name in endpoint.measures},
+                "source_rows": 1,
+            }
+        else:
+            for name in endpoint.measures:
+                row[name] += flat[name]
+            row["source_rows"] += 1
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -150,9 +158,9 @@ def _measure(label: str, name: str, value: Any) -> Decimal | int:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise TerminalError(f"{label} sent a non-finite {name}")
-        exponent = value.as_tuple().exponent
+        exponent = value.normalize(EXACT).as_tuple().exponent
         assert isinstance(exponent, int)
-        if -exponent > MAX_DECIMAL_PLACES and value != value.quantize(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)):
+        if -exponent > MAX_DECIMAL_PLACES:
             # storing it would round it: refuse the day rather than load a different number
             raise TerminalError(f"{label} sent a {name} with more than {MAX_DECIMAL_PLACES} decimal places: {value}")
     return value
@@ -168,7 +176,7 @@ def cents_to_units(value: Any, label: str, name: str = "amount") -> Decimal:
         raise TerminalError(f"{label} sent a {name} that is not a decimal string") from None
     if not cents.is_finite():
         raise TerminalError(f"{label} sent a non-finite {name}")
-    return cents.scaleb(-2)
+    return cents.scaleb(-2, EXACT)  # moves the point; never rounds (EXACT traps an inexact result)
 
 
 def content_hash(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:

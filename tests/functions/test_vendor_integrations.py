@@ -138,3 +138,14 @@ def test_verify_refuses_a_key_the_vendor_rejects_and_stores_nothing(
 
 def test_unknown_provider_is_404(org_key: str) -> None:
     assert put(org_key, "aws", {"credential": "x"}).status_code == 404
+
+
+def test_verify_while_the_vendor_is_down_is_503_and_stores_nothing(
+    org_key: str, backend: Backend, fake_server: FakeServer
+) -> None:
+    fake_server.fakes.faults.server_error(times=100, status=500)
+    response = put(org_key, "openai", {"credential": DEFAULT_OPENAI_ADMIN_KEY, "verify": True})
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "unavailable"
+    assert backend.store.list_integrations("acmecorp") == []
+    assert 2 <= fake_server.fakes.log.count(status=500) <= 6  # retried briefly: someone is waiting

@@ -216,3 +216,8 @@ def test_content_hash_is_equal_for_equal_amounts_and_moves_with_one_digit() -> N
     same = content_hash(("k", "v"), rows)
     assert same == content_hash(("k", "v"), [{"k": "a", "v": Decimal("1.1")}, {"k": "b", "v": Decimal("2.0")}])
     assert same != content_hash(("k", "v"), [{"k": "a", "v": Decimal("1.1000000000000001")}, rows[1]])
+
+
+def test_long_cents_strings_are_not_rounded_by_the_default_decimal_context() -> None:
+    thirty_digits = "123456789012345678901234567.891"  # beyond the default 28-digit precision
+    assert cents_to_units(thirty_digits, "Anthropic") == Decimal("1234567890123456789012345.67891")
