@@ -132,18 +132,41 @@ def test_openai_costs_page_has_the_documented_shape_and_the_generator_s_exact_am
     assert any(key is None for _, _, key in expected), "some line items (training, storage) have no API key"
 
 
-def test_openai_amount_text_carries_17_significant_digits_nine_decimals_and_exponent_forms(api: Vendors) -> None:
-    text = one_day_costs(api).text
-    values = re.findall(r'"value":([^,}]+)', text)
-    assert any(re.fullmatch(r"\d+\.\d{9}", v) for v in values), values
-    assert any(len(re.sub(r"[^0-9]", "", v).lstrip("0")) == 17 for v in values), values
-    tiny = [v for v in values if re.fullmatch(r"\d(\.\d+)?e-\d\d", v)]
-    assert tiny, values
-    # What a float parser makes of these is not what the vendor said.
+def amount_texts(response: requests.Response) -> list[str]:
+    return re.findall(r'"value":([^,}]+)', response.text)
+
+
+def significant(text: str) -> int:
+    mantissa = text.split("e")[0]
+    return len(mantissa.replace(".", "").lstrip("0"))
+
+
+def decimals(value: Decimal) -> int:
+    return max(0, -int(value.as_tuple().exponent))
+
+
+def test_openai_amount_text_has_17_significant_digits_nine_decimals_and_exponent_forms(api: Vendors) -> None:
+    for offset in range(20):  # every day shows every form
+        values = amount_texts(one_day_costs(api, DAY - timedelta(days=offset)))
+        assert any(re.fullmatch(r"\d{8}\.\d{9}", v) and significant(v) == 17 for v in values), values
+        assert any(re.fullmatch(r"\d(\.\d+)?e-0\d", v) for v in values), values
+        assert any(re.fullmatch(r"\d{1,2}\.\d{9}", v) for v in values), values
+        assert all(decimals(Decimal(v)) <= 9 for v in values), "fits BigQuery NUMERIC"
+    values = amount_texts(one_day_costs(api))
     amounts = [Decimal(v) for v in values]
     assert sum(amounts) == fakes.expected_cost_total(DEFAULT_OPENAI_ORG, DAY)
-    assert Decimal(repr(sum(float(v) for v in values))) != sum(amounts)
+    # What a float parser makes of these is not what the vendor said.
+    assert [Decimal(repr(float(v))) for v in values] != amounts
     assert fakes.json_number(Decimal("45").scaleb(-8)) == "4.5e-07"
+    assert fakes.json_number(Decimal("40")) == "40.0"
+
+
+def test_an_org_may_carry_float_like_amounts_beyond_nine_decimals(api: Vendors, fake: VendorFakes) -> None:
+    org = fake.add_org(fakes.new_org("openai", seed=77, max_decimals=17))
+    values = amount_texts(one_day_costs(api, key=org.admin_key))
+    assert any(decimals(Decimal(v)) > 9 and significant(v) == 17 for v in values), values
+    served = {Decimal(v) for v in values}
+    assert served == {r.amount for r in fakes.expected_costs(org, DAY)}
 
 
 def test_openai_costs_grouping_sums_exactly_and_nulls_what_is_not_grouped(api: Vendors) -> None:

@@ -974,7 +974,13 @@ def _org_from(payload: dict[str, Any]) -> FakeOrg:
     if not isinstance(org_id, str):
         raise ControlError("org_id must be a string", "org_id")
     data_start = _day_field(payload, "data_start") if payload.get("data_start") else DEFAULT_DATA_START
-    owners = payload.get("owners", 3)
-    if isinstance(owners, bool) or not isinstance(owners, int):
-        raise ControlError("owners must be an integer", "owners")
-    return new_org(vendor, seed, admin_key=admin_key, org_id=org_id, data_start=data_start, owners=owners)
+    numbers = {}
+    for name, default in (("owners", 3), ("max_decimals", 9)):
+        value = payload.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ControlError(f"{name} must be an integer", name)
+        numbers[name] = value
+    unknown = sorted(set(payload) - {"vendor", "seed", "admin_key", "org_id", "data_start", *numbers})
+    if unknown:
+        raise ControlError(f"unknown org field(s): {', '.join(unknown)}", unknown[0])
+    return new_org(vendor, seed, admin_key=admin_key, org_id=org_id, data_start=data_start, **numbers)

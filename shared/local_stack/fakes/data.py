@@ -5,8 +5,11 @@ expected figures from the same functions without going through HTTP. Records her
 finest grain each vendor reports; ``revision`` counts how many times a day was restated (0 = as
 first published).
 
-Amounts exercise exactness on purpose: OpenAI values with 9 decimals, 17 significant digits or
-tiny values written in exponent form (``4.5e-07``), Anthropic cents strings with fractional cents.
+Amounts exercise exactness on purpose. Every OpenAI day has a value of 17 significant digits
+with 9 decimals (``12345678.123456789``: exact in BigQuery NUMERIC, not in a float), a tiny value
+the vendor writes in exponent form (``4.5e-07``) and 9-decimal values; an org created with
+``max_decimals`` > 9 also gets float-like values (``0.030862499999999998``). Anthropic amounts are
+cents strings with fractional cents (up to 7 decimals, so at most 9 in dollars).
 """
 
 from __future__ import annotations
@@ -142,17 +145,34 @@ def _present(percent: int, *parts: object) -> bool:
     return digest("present", *parts) % 100 < percent
 
 
-def _openai_amount(*parts: object) -> Decimal:
+NINE_DECIMALS, MANY_DIGITS, SEVENTEEN_DIGITS, TINY, CENTS, WHOLE = range(6)
+# The styles a day's first records always take, so that every day shows every form.
+FORCED_STYLES = (SEVENTEEN_DIGITS, TINY, NINE_DECIMALS)
+
+
+def _openai_amount(max_decimals: int, forced: int | None, *parts: object) -> Decimal:
     h = digest("amount", *parts)
-    style = h % 8
     n = h // 8
-    if style <= 2:  # nine decimals
-        return Decimal(n % (50 * 10**9) + 1).scaleb(-9)
-    if style <= 4:  # seventeen significant digits, beyond what a float keeps
-        return Decimal(10**16 + n % (9 * 10**16)).scaleb(-16 - (n % 3) + 1)
-    if style == 5:  # tiny: the vendor writes it in exponent form
-        return Decimal((45, 12, 7, 333, 5)[n % 5]).scaleb(-8 - (n // 5) % 3)
-    if style == 6:
+    style = (
+        forced
+        if forced is not None
+        else (NINE_DECIMALS, NINE_DECIMALS, MANY_DIGITS, MANY_DIGITS, TINY, CENTS, CENTS, WHOLE)[h % 8]
+    )
+    decimals = min(9, max_decimals)
+    if style == NINE_DECIMALS:
+        return Decimal(n % (50 * 10**9) + 1).scaleb(-decimals)
+    if style == SEVENTEEN_DIGITS:
+        # 17 significant digits, more than a float keeps: with at most 9 decimals that is an
+        # eight-digit whole part (12345678.123456789); allowed more, the float-like
+        # 1.2345678901234567.
+        return Decimal(10**16 + n % (9 * 10**16)).scaleb(-decimals if max_decimals <= 9 else -16)
+    if style == MANY_DIGITS:
+        if max_decimals > 9:  # what float arithmetic leaves behind: 0.030862499999999998
+            return Decimal(10**16 + n % (9 * 10**16)).scaleb(-17 - n % 2)
+        return Decimal(n % 10**12 + 1).scaleb(-decimals)
+    if style == TINY:  # the vendor writes it in exponent form: 4.5e-07
+        return Decimal((45, 12, 7, 333, 5)[n % 5]).scaleb(-min(8 + (n // 5) % 2, max_decimals))
+    if style == CENTS:
         return Decimal(n % 10000 + 1).scaleb(-2)
     return Decimal(n % 100 + 1)
 
@@ -165,7 +185,7 @@ def _anthropic_cents(*parts: object) -> Decimal:
     if style == 1:
         return Decimal(n % 10**6 + 1).scaleb(-2)
     if style == 2:
-        return Decimal(n % 10**9 + 1).scaleb(-6)
+        return Decimal(n % 10**10 + 1).scaleb(-7)  # nine decimals once in dollars
     return Decimal(n % 10**4 + 1).scaleb(-5)  # a fraction of a cent
 
 
@@ -181,7 +201,8 @@ def openai_costs(org: FakeOrg, day: date, revision: int = 0) -> list[OpenAICost]
             for key_id in key_ids:
                 if keyed and not _present(70, org.seed, day, revision, project, line_item, key_id):
                     continue
-                amount = _openai_amount(org.seed, day, revision, project, line_item, key_id)
+                forced = FORCED_STYLES[len(records)] if len(records) < len(FORCED_STYLES) else None
+                amount = _openai_amount(org.max_decimals, forced, org.seed, day, revision, project, line_item, key_id)
                 records.append(OpenAICost(day, project, line_item, key_id, amount))
     return records
 

@@ -75,6 +75,9 @@ class FakeOrg:
     org_id: str = ""
     data_start: date = DEFAULT_DATA_START
     owners: int = 3  # projects (OpenAI) or named workspaces besides the default one (Anthropic)
+    # The most decimals an OpenAI amount carries: 9 fits BigQuery NUMERIC; the real vendor's
+    # float arithmetic can leave more (0.030862499999999998), which a larger value reproduces.
+    max_decimals: int = 9
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
@@ -83,6 +86,8 @@ class FakeOrg:
             raise ValueError(f"a {self.vendor} admin key starts with {ADMIN_KEY_PREFIXES[self.vendor]!r}")
         if not 1 <= self.owners <= 50:
             raise ValueError("owners must be between 1 and 50")
+        if not 2 <= self.max_decimals <= 20:
+            raise ValueError("max_decimals must be between 2 and 20")
         if not self.org_id:
             h = f"{digest('org', self.vendor, self.seed):016x}{digest('org-tail', self.seed):016x}"
             org_id = (
@@ -139,6 +144,7 @@ class FakeOrg:
             "seed": self.seed,
             "data_start": self.data_start.isoformat(),
             "owners": self.owners,
+            "max_decimals": self.max_decimals,
             "key_fingerprint": self.key_fingerprint,
         }
 
@@ -156,6 +162,7 @@ def new_org(
     org_id: str = "",
     data_start: date = DEFAULT_DATA_START,
     owners: int = 3,
+    max_decimals: int = 9,
 ) -> FakeOrg:
     """Another organization; its admin key, unless given, is derived from vendor and seed."""
     if admin_key is None:
@@ -163,4 +170,6 @@ def new_org(
             admin_key = f"sk-admin-LOCALFAKE{_token(40, 'admin', vendor, seed)}"
         else:
             admin_key = f"sk-ant-admin01-LOCALFAKE{_token(70, 'admin', vendor, seed)}-AAAAAA"
-    return FakeOrg(vendor, admin_key, seed, org_id=org_id, data_start=data_start, owners=owners)
+    return FakeOrg(
+        vendor, admin_key, seed, org_id=org_id, data_start=data_start, owners=owners, max_decimals=max_decimals
+    )
