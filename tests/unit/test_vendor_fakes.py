@@ -393,8 +393,11 @@ def test_the_data_horizon_is_the_org_s_first_day(api: Vendors) -> None:
     assert before.status_code == 400 and DEFAULT_DATA_START.isoformat() in before.json()["error"]["message"]
 
 
-def test_unknown_path_and_method(api: Vendors) -> None:
+def test_unknown_path_and_method(api: Vendors, fake: VendorFakes) -> None:
     assert api.openai("/v1/organization/usage/images", {"start_time": unix(DAY)}).status_code == 404
+    missing = api.anthropic("/v1/organizations/usage_report/claude_code", {"starting_at": rfc3339(DAY)})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert fake.log.count("/v1/organization/usage/images", status=404) == 1
     response = requests.post(
         api.base_url + OPENAI_COSTS_PATH, headers={"Authorization": f"Bearer {DEFAULT_OPENAI_ADMIN_KEY}"}, timeout=10
     )
@@ -721,3 +724,55 @@ def test_bucket_limit_and_results_cap_together_lose_nothing(api: Vendors, fake: 
     assert hours == [unix(DAY) + 3600 * i for i in range(48)]
     served = sum(r["input_tokens"] for p in pages for b in p["data"] for r in b["results"])
     assert served == sum(fakes.expected_token_totals(DEFAULT_OPENAI_ORG, day)["input_tokens"] for day in days)
+
+
+def test_fakes_control_drives_a_fake_in_another_process(tmp_path: Any) -> None:
+    """The knobs as a test uses them against ``python -m shared.local_stack.fakes`` (as under serve)."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.local_stack.fakes", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        control = fakes.FakesControl(base_url)
+        assert control.healthy()
+        org = fakes.new_org("anthropic", seed=31337)
+        assert control.add_org(org)["org_id"] == org.org_id
+        api = Vendors(base_url)
+        day = date.today() - timedelta(days=2)
+        params = {"starting_at": rfc3339(day), "ending_at": rfc3339(day + timedelta(days=1))}
+        first = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key).json()
+        amounts = [Decimal(r["amount"]) for r in first["data"][0]["results"]]
+        assert sum(amounts, Decimal(0)) / 100 == fakes.expected_cost_total(org, day)
+
+        control.add_fault(status=429, retry_after=2, vendor="anthropic", org_id=org.org_id)
+        assert [f["status"] for f in control.faults()] == [429]
+        limited = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+        assert api.anthropic(ANTHROPIC_COSTS_PATH, params).status_code == 200  # the default org: untouched
+
+        assert control.restate("anthropic", day, org.org_id) == {org.org_id: 1}
+        restated = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key).json()
+        amounts = [Decimal(r["amount"]) for r in restated["data"][0]["results"]]
+        assert sum(amounts, Decimal(0)) / 100 == fakes.expected_cost_total(org, day, revision=1)
+
+        log = control.requests()
+        assert log["counts"] == {ANTHROPIC_COSTS_PATH: 4}
+        assert {r["key_fingerprint"] for r in log["requests"]} == {
+            org.key_fingerprint,
+            DEFAULT_ANTHROPIC_ORG.key_fingerprint,
+        }
+        with pytest.raises(fakes.FakesControlError) as refused:
+            control.add_fault(status=700)
+        assert refused.value.status == 400
+        control.reset()
+        assert control.requests()["counts"] == {}
+        assert len(control.orgs()) == 2
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

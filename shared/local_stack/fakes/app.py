@@ -261,7 +261,10 @@ def _values(args: MultiDict[str, str], name: str) -> list[str]:
     """An array parameter, however the client encoded it: ``name[]=a&name[]=b`` (the official
     SDKs), ``name=a&name=b`` (``requests`` with a list, the vendors' curl examples), or ``name[0]=a``."""
     values = args.getlist(name) + args.getlist(f"{name}[]")
-    indexed = sorted((k for k in args if k.startswith(f"{name}[") and k[len(name) + 1 : -1].isdigit()), key=len)
+    indexed = sorted(
+        (k for k in args if k.startswith(f"{name}[") and k.endswith("]") and k[len(name) + 1 : -1].isdigit()),
+        key=lambda k: int(k[len(name) + 1 : -1]),
+    )
     for key in indexed:
         values.extend(args.getlist(key))
     return values
@@ -575,19 +578,14 @@ class VendorFakes:
 
     def _vendor(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
-        if path in OPENAI_PATHS:
-            vendor: Vendor = "openai"
-            endpoint = OPENAI_PATHS[path]
-        elif path in ANTHROPIC_PATHS:
-            vendor, endpoint = "anthropic", ANTHROPIC_PATHS[path]
-        else:
-            guess: Vendor = "anthropic" if path.startswith("/v1/organizations") else "openai"
-            return self._error(
-                guess, VendorError(404, f"Unknown request URL: {request.method} {path}.", code="unknown_url")
-            )
+        # The vendors' prefixes differ by one letter: /v1/organization/ (OpenAI), /v1/organizations/.
+        vendor: Vendor = "anthropic" if path.startswith("/v1/organizations") else "openai"
+        endpoint = OPENAI_PATHS.get(path) or ANTHROPIC_PATHS.get(path)
         org: FakeOrg | None = None
         fingerprint: str | None = None
         try:
+            if endpoint is None:
+                raise VendorError(404, f"Unknown request URL: {request.method} {path}.", code="unknown_url")
             if request.method != "GET":
                 raise VendorError(405, f"Method {request.method} not allowed; use GET.")
             credential = self._credential(vendor, request)
