@@ -480,6 +480,14 @@ def test_server_error_fault_in_each_vendor_s_shape(api: Vendors, fake: VendorFak
     assert one_day_costs(api).json()["error"]["type"] == "server_error"
 
 
+def test_a_key_revoked_mid_run_is_a_401_fault(api: Vendors, fake: VendorFakes) -> None:
+    fake.faults.add(status=401, vendor="anthropic")
+    revoked = api.anthropic(ANTHROPIC_COSTS_PATH, {"starting_at": rfc3339(DAY)})
+    assert revoked.status_code == 401 and revoked.json()["error"]["type"] == "authentication_error"
+    assert "Retry-After" not in revoked.headers
+    assert api.anthropic(ANTHROPIC_COSTS_PATH, {"starting_at": rfc3339(DAY)}).status_code == 200
+
+
 def test_slow_fault_delays_the_answer_and_a_client_timeout_fires(api: Vendors, fake: VendorFakes) -> None:
     fake.faults.slow(0.6, times=1)
     began = time.monotonic()
@@ -776,3 +784,29 @@ def test_fakes_control_drives_a_fake_in_another_process(tmp_path: Any) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("org", [DEFAULT_OPENAI_ORG, OTHER_OPENAI], ids=["default", "other"])
+def test_every_day_shows_every_exactness_form_even_summed_per_line_item(org: fakes.FakeOrg) -> None:
+    for offset in range(400):
+        day = DEFAULT_DATA_START + timedelta(days=offset)
+        for revision in (0, 1):
+            records = fakes.expected_costs(org, day, revision)
+            for amounts in (
+                [r.amount for r in records],
+                list(fakes.totals_by(records, "project_id", "line_item").values()),
+            ):
+                normalised = [a.normalize().as_tuple() for a in amounts]
+                assert max(len(t.digits) for t in normalised) >= 17, (day, revision)
+                assert any(a < Decimal("1e-6") for a in amounts), (day, revision)
+                assert all(-t.exponent <= 9 for t in normalised), (day, revision)
+
+
+def test_every_anthropic_day_has_fractions_of_a_cent_and_nine_decimal_dollars() -> None:
+    for offset in range(400):
+        day = DEFAULT_DATA_START + timedelta(days=offset)
+        exponents = [
+            -r.amount.normalize().as_tuple().exponent for r in fakes.expected_costs(DEFAULT_ANTHROPIC_ORG, day)
+        ]
+        assert max(exponents) == 9 and all(e <= 9 for e in exponents), day
+        assert sum(1 for e in exponents if e > 4) >= 2, day

@@ -663,17 +663,21 @@ class VendorFakes:
 
     @staticmethod
     def _fault_error(fault: Fault) -> VendorError:
-        if fault.status == 429:
-            error = VendorError(
-                429, "Rate limit reached for requests. Please try again later.", code="rate_limit_exceeded"
-            )
+        status = fault.status or 500
+        messages = {
+            401: ("Incorrect API key provided.", "invalid_api_key"),
+            403: ("You have insufficient permissions for this operation.", "insufficient_permissions"),
+            429: ("Rate limit reached for requests. Please try again later.", "rate_limit_exceeded"),
+        }
+        default = (
+            ("The server had an error while processing your request. Sorry about that!", None)
+            if status >= 500
+            else ("The request was refused.", None)
+        )
+        message, code = messages.get(status, default)
+        error = VendorError(status, message, code=code)
+        if fault.retry_after is not None:
             error.headers["Retry-After"] = str(fault.retry_after)
-        else:
-            error = VendorError(
-                fault.status or 500, "The server had an error while processing your request. Sorry about that!"
-            )
-            if fault.retry_after is not None:
-                error.headers["Retry-After"] = str(fault.retry_after)
         return error
 
     def _records(self, org: FakeOrg, query: Query, day: date, cache: DayCache) -> list[tuple[int, Any]]:

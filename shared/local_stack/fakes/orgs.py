@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Literal
 
 Vendor = Literal["openai", "anthropic"]
@@ -104,20 +105,20 @@ class FakeOrg:
     # What the org owns. OpenAI: projects, each with two API keys and their users.
     # Anthropic: the default workspace (id None) plus named workspaces, each with two keys.
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def projects(self) -> tuple[str, ...]:
         if self.vendor != "openai":
             return ()
         return tuple(f"proj_{_token(24, 'project', self.seed, i)}" for i in range(self.owners))
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def workspaces(self) -> tuple[str | None, ...]:
         if self.vendor != "anthropic":
             return ()
         named = tuple(f"wrkspc_01{_token(22, 'workspace', self.seed, i)}" for i in range(self.owners))
         return (None, *named)
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def api_keys(self) -> tuple[ApiKey, ...]:
         keys: list[ApiKey] = []
         if self.vendor == "openai":
