@@ -145,13 +145,14 @@ def decimals(value: Decimal) -> int:
     return max(0, -int(value.as_tuple().exponent))
 
 
-def test_openai_amount_text_has_17_significant_digits_nine_decimals_and_exponent_forms(api: Vendors) -> None:
+def test_openai_amount_text_is_what_floats_print_with_17_digits_and_exponent_forms(api: Vendors) -> None:
     for offset in range(20):  # every day shows every form
         values = amount_texts(one_day_costs(api, DAY - timedelta(days=offset)))
-        assert any(re.fullmatch(r"\d{8}\.\d{9}", v) and significant(v) == 17 for v in values), values
+        assert any(re.fullmatch(r"\d\.\d{16}", v) and significant(v) == 17 for v in values), values
         assert any(re.fullmatch(r"\d(\.\d+)?e-0\d", v) for v in values), values
         assert any(re.fullmatch(r"\d{1,2}\.\d{9}", v) for v in values), values
-        assert all(decimals(Decimal(v)) <= 9 for v in values), "fits BigQuery NUMERIC"
+        assert any(decimals(Decimal(v)) > 9 for v in values), "beyond NUMERIC, as the vendor's floats are"
+        assert all(decimals(Decimal(v)) <= 18 for v in values)
     values = amount_texts(one_day_costs(api))
     amounts = [Decimal(v) for v in values]
     assert sum(amounts) == fakes.expected_cost_total(DEFAULT_OPENAI_ORG, DAY)
@@ -161,10 +162,11 @@ def test_openai_amount_text_has_17_significant_digits_nine_decimals_and_exponent
     assert fakes.json_number(Decimal("40")) == "40.0"
 
 
-def test_an_org_may_carry_float_like_amounts_beyond_nine_decimals(api: Vendors, fake: VendorFakes) -> None:
-    org = fake.add_org(fakes.new_org("openai", seed=77, max_decimals=17))
+def test_an_org_may_keep_every_amount_within_nine_decimals(api: Vendors, fake: VendorFakes) -> None:
+    org = fake.add_org(fakes.new_org("openai", seed=77, max_decimals=9))
     values = amount_texts(one_day_costs(api, key=org.admin_key))
-    assert any(decimals(Decimal(v)) > 9 and significant(v) == 17 for v in values), values
+    assert any(re.fullmatch(r"\d{8}\.\d{9}", v) and significant(v) == 17 for v in values), values
+    assert all(decimals(Decimal(v)) <= 9 for v in values), values
     served = {Decimal(v) for v in values}
     assert served == {r.amount for r in fakes.expected_costs(org, DAY)}
 
@@ -786,7 +788,11 @@ def test_fakes_control_drives_a_fake_in_another_process(tmp_path: Any) -> None:
         process.wait(timeout=10)
 
 
-@pytest.mark.parametrize("org", [DEFAULT_OPENAI_ORG, OTHER_OPENAI], ids=["default", "other"])
+@pytest.mark.parametrize(
+    "org",
+    [DEFAULT_OPENAI_ORG, OTHER_OPENAI, fakes.new_org("openai", seed=5, max_decimals=9)],
+    ids=["default", "other", "numeric"],
+)
 def test_every_day_shows_every_exactness_form_even_summed_per_line_item(org: fakes.FakeOrg) -> None:
     for offset in range(400):
         day = DEFAULT_DATA_START + timedelta(days=offset)
@@ -799,7 +805,7 @@ def test_every_day_shows_every_exactness_form_even_summed_per_line_item(org: fak
                 normalised = [a.normalize().as_tuple() for a in amounts]
                 assert max(len(t.digits) for t in normalised) >= 17, (day, revision)
                 assert any(a < Decimal("1e-6") for a in amounts), (day, revision)
-                assert all(-t.exponent <= 9 for t in normalised), (day, revision)
+                assert all(-t.exponent <= org.max_decimals for t in normalised), (day, revision)
 
 
 def test_every_anthropic_day_has_fractions_of_a_cent_and_nine_decimal_dollars() -> None:

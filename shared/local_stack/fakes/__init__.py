@@ -12,10 +12,11 @@ Served (one base URL for both; the paths do not collide):
   ``GET /v1/organization/usage/completions`` (``bucket_width`` 1m/1h/1d, ``group_by`` ⊂
   {project_id, user_id, api_key_id, model, batch, service_tier}, filters ``project_ids``,
   ``user_ids``, ``api_key_ids``, ``models``, ``batch``; limit per width 7/31, 24/168, 60/1440).
-  Amounts are JSON numbers written digit for digit from ``Decimal``, currency ``"usd"``; every
-  day has a 17-significant-digit amount with 9 decimals (``12345678.123456789``), a tiny one in
-  exponent form (``4.5e-07``) and 9-decimal ones; none has more than 9 decimals unless the org's
-  ``max_decimals`` allows float-like values (``0.030862499999999998``).
+  Amounts are JSON numbers written digit for digit from ``Decimal``, currency ``"usd"``, as the
+  vendor's floats print: up to 17 significant digits and 18 decimals (``0.030862499999999998``).
+  Every day has a 17-significant-digit amount (``1.2345678901234567``), a tiny one in exponent
+  form (``4.5e-07``) and 9-decimal ones; an org with ``max_decimals=9`` (BigQuery NUMERIC) gets
+  ``12345678.123456789`` instead and nothing beyond 9 decimals.
 - Anthropic, ``x-api-key: <admin key>`` and ``anthropic-version: 2023-06-01``:
   ``GET /v1/organizations/cost_report`` (``starting_at`` RFC 3339 required, ``ending_at``,
   ``bucket_width=1d``, ``group_by[]`` ⊂ {workspace_id, description}, ``limit`` 1-31 default 7,
@@ -51,7 +52,7 @@ Python interface (``from shared.local_stack.fakes import ...``):
   ``expected_usage``, ``expected_cost_total``, ``expected_token_totals`` (org as ``FakeOrg``, admin
   key or org id; a ``date``).
 - Organizations: ``FakeOrg(vendor, admin_key, seed, org_id="", data_start=DEFAULT_DATA_START,
-  owners=3, max_decimals=9)`` and ``new_org(vendor, seed, admin_key=None, ...)``; ``DEFAULT_OPENAI_ORG``,
+  owners=3, max_decimals=18)`` and ``new_org(vendor, seed, admin_key=None, ...)``; ``DEFAULT_OPENAI_ORG``,
   ``DEFAULT_ANTHROPIC_ORG`` with ``DEFAULT_OPENAI_ADMIN_KEY`` (``sk-admin-…``) and
   ``DEFAULT_ANTHROPIC_ADMIN_KEY`` (``sk-ant-admin01-…``); ``key_fingerprint(key)`` is what the log
   keeps of a key.

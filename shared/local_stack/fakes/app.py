@@ -977,7 +977,7 @@ def _org_from(payload: dict[str, Any]) -> FakeOrg:
         raise ControlError("org_id must be a string", "org_id")
     data_start = _day_field(payload, "data_start") if payload.get("data_start") else DEFAULT_DATA_START
     numbers = {}
-    for name, default in (("owners", 3), ("max_decimals", 9)):
+    for name, default in (("owners", 3), ("max_decimals", 18)):
         value = payload.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ControlError(f"{name} must be an integer", name)

@@ -5,11 +5,12 @@ expected figures from the same functions without going through HTTP. Records her
 finest grain each vendor reports; ``revision`` counts how many times a day was restated (0 = as
 first published).
 
-Amounts exercise exactness on purpose. Every OpenAI day has a value of 17 significant digits
-with 9 decimals (``12345678.123456789``: exact in BigQuery NUMERIC, not in a float), a tiny value
-the vendor writes in exponent form (``4.5e-07``) and 9-decimal values; an org created with
-``max_decimals`` > 9 also gets float-like values (``0.030862499999999998``). Anthropic amounts are
-cents strings with fractional cents (up to 7 decimals, so at most 9 in dollars).
+Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: up to 17
+significant digits and up to 18 decimals (``0.030862499999999998``). Every OpenAI day has a value
+of 17 significant digits (``1.2345678901234567``), a tiny value in exponent form (``4.5e-07``) and
+9-decimal values; an org whose ``max_decimals`` is 9 (what BigQuery NUMERIC holds) gets 17-digit
+values with 9 decimals instead (``12345678.123456789``). Anthropic amounts are cents strings with
+fractional cents (up to 7 decimals, so at most 9 in dollars).
 """
 
 from __future__ import annotations
@@ -168,14 +169,13 @@ def _openai_amount(max_decimals: int, forced: int | None, *parts: object) -> Dec
     if style == NINE_DECIMALS:
         return Decimal(_last_digit_not_zero(n % (50 * 10**9), n)).scaleb(-decimals)
     if style == SEVENTEEN_DIGITS:
-        # 17 significant digits, more than a float keeps: with at most 9 decimals that is an
-        # eight-digit whole part (12345678.123456789); allowed more, the float-like
-        # 1.2345678901234567.
+        # 17 significant digits, the most a float prints: 1.2345678901234567, or with at most 9
+        # decimals an eight-digit whole part (12345678.123456789).
         digits = _last_digit_not_zero(10**16 + n % (9 * 10**16 - 10), n)
-        return Decimal(digits).scaleb(-decimals if max_decimals <= 9 else -16)
+        return Decimal(digits).scaleb(-min(16, max_decimals))
     if style == MANY_DIGITS:
         if max_decimals > 9:  # what float arithmetic leaves behind: 0.030862499999999998
-            return Decimal(10**16 + n % (9 * 10**16)).scaleb(-17 - n % 2)
+            return Decimal(10**16 + n % (9 * 10**16)).scaleb(-min(17 + n % 2, max_decimals))
         return Decimal(n % 10**12 + 1).scaleb(-decimals)
     if style == TINY:  # the vendor writes it in exponent form: 4.5e-07; two of them stay < 1e-6
         return Decimal((45, 12, 7, 5, 25)[n % 5]).scaleb(-min(8 + (n // 5) % 2, max_decimals))

@@ -76,9 +76,10 @@ class FakeOrg:
     org_id: str = ""
     data_start: date = DEFAULT_DATA_START
     owners: int = 3  # projects (OpenAI) or named workspaces besides the default one (Anthropic)
-    # The most decimals an OpenAI amount carries: 9 fits BigQuery NUMERIC; the real vendor's
-    # float arithmetic can leave more (0.030862499999999998), which a larger value reproduces.
-    max_decimals: int = 9
+    # The most decimals an OpenAI amount carries. The vendor's amounts are floats, printed with up
+    # to 17 significant digits (0.030862499999999998: 18 decimals, what BIGNUMERIC or
+    # DECIMAL(38, 18) holds); 9 keeps every amount within BigQuery NUMERIC.
+    max_decimals: int = 18
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
@@ -87,8 +88,8 @@ class FakeOrg:
             raise ValueError(f"a {self.vendor} admin key starts with {ADMIN_KEY_PREFIXES[self.vendor]!r}")
         if not 1 <= self.owners <= 50:
             raise ValueError("owners must be between 1 and 50")
-        if not 2 <= self.max_decimals <= 20:
-            raise ValueError("max_decimals must be between 2 and 20")
+        if not 9 <= self.max_decimals <= 18:
+            raise ValueError("max_decimals must be between 9 and 18")
         if not self.org_id:
             h = f"{digest('org', self.vendor, self.seed):016x}{digest('org-tail', self.seed):016x}"
             org_id = (
@@ -163,7 +164,7 @@ def new_org(
     org_id: str = "",
     data_start: date = DEFAULT_DATA_START,
     owners: int = 3,
-    max_decimals: int = 9,
+    max_decimals: int = 18,
 ) -> FakeOrg:
     """Another organization; its admin key, unless given, is derived from vendor and seed."""
     if admin_key is None:
