@@ -132,18 +132,43 @@ def test_openai_costs_page_has_the_documented_shape_and_the_generator_s_exact_am
     assert any(key is None for _, _, key in expected), "some line items (training, storage) have no API key"
 
 
-def test_openai_amount_text_carries_17_significant_digits_nine_decimals_and_exponent_forms(api: Vendors) -> None:
-    text = one_day_costs(api).text
-    values = re.findall(r'"value":([^,}]+)', text)
-    assert any(re.fullmatch(r"\d+\.\d{9}", v) for v in values), values
-    assert any(len(re.sub(r"[^0-9]", "", v).lstrip("0")) == 17 for v in values), values
-    tiny = [v for v in values if re.fullmatch(r"\d(\.\d+)?e-\d\d", v)]
-    assert tiny, values
-    # What a float parser makes of these is not what the vendor said.
+def amount_texts(response: requests.Response) -> list[str]:
+    return re.findall(r'"value":([^,}]+)', response.text)
+
+
+def significant(text: str) -> int:
+    mantissa = text.split("e")[0]
+    return len(mantissa.replace(".", "").lstrip("0"))
+
+
+def decimals(value: Decimal) -> int:
+    return max(0, -int(value.as_tuple().exponent))
+
+
+def test_openai_amount_text_is_what_floats_print_with_17_digits_and_exponent_forms(api: Vendors) -> None:
+    for offset in range(20):  # every day shows every form
+        values = amount_texts(one_day_costs(api, DAY - timedelta(days=offset)))
+        assert any(re.fullmatch(r"\d\.\d{16}", v) and significant(v) == 17 for v in values), values
+        assert any(re.fullmatch(r"\d(\.\d+)?e-0\d", v) for v in values), values
+        assert any(re.fullmatch(r"\d{1,2}\.\d{9}", v) for v in values), values
+        assert any(decimals(Decimal(v)) > 9 for v in values), "beyond NUMERIC, as the vendor's floats are"
+        assert all(decimals(Decimal(v)) <= 18 for v in values)
+    values = amount_texts(one_day_costs(api))
     amounts = [Decimal(v) for v in values]
     assert sum(amounts) == fakes.expected_cost_total(DEFAULT_OPENAI_ORG, DAY)
-    assert Decimal(repr(sum(float(v) for v in values))) != sum(amounts)
+    # What a float parser makes of these is not what the vendor said.
+    assert [Decimal(repr(float(v))) for v in values] != amounts
     assert fakes.json_number(Decimal("45").scaleb(-8)) == "4.5e-07"
+    assert fakes.json_number(Decimal("40")) == "40.0"
+
+
+def test_an_org_may_keep_every_amount_within_nine_decimals(api: Vendors, fake: VendorFakes) -> None:
+    org = fake.add_org(fakes.new_org("openai", seed=77, max_decimals=9))
+    values = amount_texts(one_day_costs(api, key=org.admin_key))
+    assert any(re.fullmatch(r"\d{8}\.\d{9}", v) and significant(v) == 17 for v in values), values
+    assert all(decimals(Decimal(v)) <= 9 for v in values), values
+    served = {Decimal(v) for v in values}
+    assert served == {r.amount for r in fakes.expected_costs(org, DAY)}
 
 
 def test_openai_costs_grouping_sums_exactly_and_nulls_what_is_not_grouped(api: Vendors) -> None:
@@ -370,8 +395,11 @@ def test_the_data_horizon_is_the_org_s_first_day(api: Vendors) -> None:
     assert before.status_code == 400 and DEFAULT_DATA_START.isoformat() in before.json()["error"]["message"]
 
 
-def test_unknown_path_and_method(api: Vendors) -> None:
+def test_unknown_path_and_method(api: Vendors, fake: VendorFakes) -> None:
     assert api.openai("/v1/organization/usage/images", {"start_time": unix(DAY)}).status_code == 404
+    missing = api.anthropic("/v1/organizations/usage_report/claude_code", {"starting_at": rfc3339(DAY)})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert fake.log.count("/v1/organization/usage/images", status=404) == 1
     response = requests.post(
         api.base_url + OPENAI_COSTS_PATH, headers={"Authorization": f"Bearer {DEFAULT_OPENAI_ADMIN_KEY}"}, timeout=10
     )
@@ -452,6 +480,14 @@ def test_server_error_fault_in_each_vendor_s_shape(api: Vendors, fake: VendorFak
     assert api.anthropic(ANTHROPIC_COSTS_PATH, {"starting_at": rfc3339(DAY)}).status_code == 200
     fake.faults.server_error(times=1, vendor="openai")
     assert one_day_costs(api).json()["error"]["type"] == "server_error"
+
+
+def test_a_key_revoked_mid_run_is_a_401_fault(api: Vendors, fake: VendorFakes) -> None:
+    fake.faults.add(status=401, vendor="anthropic")
+    revoked = api.anthropic(ANTHROPIC_COSTS_PATH, {"starting_at": rfc3339(DAY)})
+    assert revoked.status_code == 401 and revoked.json()["error"]["type"] == "authentication_error"
+    assert "Retry-After" not in revoked.headers
+    assert api.anthropic(ANTHROPIC_COSTS_PATH, {"starting_at": rfc3339(DAY)}).status_code == 200
 
 
 def test_slow_fault_delays_the_answer_and_a_client_timeout_fires(api: Vendors, fake: VendorFakes) -> None:
@@ -698,3 +734,85 @@ def test_bucket_limit_and_results_cap_together_lose_nothing(api: Vendors, fake: 
     assert hours == [unix(DAY) + 3600 * i for i in range(48)]
     served = sum(r["input_tokens"] for p in pages for b in p["data"] for r in b["results"])
     assert served == sum(fakes.expected_token_totals(DEFAULT_OPENAI_ORG, day)["input_tokens"] for day in days)
+
+
+def test_fakes_control_drives_a_fake_in_another_process(tmp_path: Any) -> None:
+    """The knobs as a test uses them against ``python -m shared.local_stack.fakes`` (as under serve)."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.local_stack.fakes", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        control = fakes.FakesControl(base_url)
+        assert control.healthy()
+        org = fakes.new_org("anthropic", seed=31337)
+        assert control.add_org(org)["org_id"] == org.org_id
+        api = Vendors(base_url)
+        day = date.today() - timedelta(days=2)
+        params = {"starting_at": rfc3339(day), "ending_at": rfc3339(day + timedelta(days=1))}
+        first = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key).json()
+        amounts = [Decimal(r["amount"]) for r in first["data"][0]["results"]]
+        assert sum(amounts, Decimal(0)) / 100 == fakes.expected_cost_total(org, day)
+
+        control.add_fault(status=429, retry_after=2, vendor="anthropic", org_id=org.org_id)
+        assert [f["status"] for f in control.faults()] == [429]
+        limited = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+        assert api.anthropic(ANTHROPIC_COSTS_PATH, params).status_code == 200  # the default org: untouched
+
+        assert control.restate("anthropic", day, org.org_id) == {org.org_id: 1}
+        restated = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key).json()
+        amounts = [Decimal(r["amount"]) for r in restated["data"][0]["results"]]
+        assert sum(amounts, Decimal(0)) / 100 == fakes.expected_cost_total(org, day, revision=1)
+
+        log = control.requests()
+        assert log["counts"] == {ANTHROPIC_COSTS_PATH: 4}
+        assert {r["key_fingerprint"] for r in log["requests"]} == {
+            org.key_fingerprint,
+            DEFAULT_ANTHROPIC_ORG.key_fingerprint,
+        }
+        with pytest.raises(fakes.FakesControlError) as refused:
+            control.add_fault(status=700)
+        assert refused.value.status == 400
+        control.reset()
+        assert control.requests()["counts"] == {}
+        assert len(control.orgs()) == 2
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "org",
+    [DEFAULT_OPENAI_ORG, OTHER_OPENAI, fakes.new_org("openai", seed=5, max_decimals=9)],
+    ids=["default", "other", "numeric"],
+)
+def test_every_day_shows_every_exactness_form_even_summed_per_line_item(org: fakes.FakeOrg) -> None:
+    for offset in range(400):
+        day = DEFAULT_DATA_START + timedelta(days=offset)
+        for revision in (0, 1):
+            records = fakes.expected_costs(org, day, revision)
+            for amounts in (
+                [r.amount for r in records],
+                list(fakes.totals_by(records, "project_id", "line_item").values()),
+            ):
+                normalised = [a.normalize().as_tuple() for a in amounts]
+                assert max(len(t.digits) for t in normalised) >= 17, (day, revision)
+                assert any(a < Decimal("1e-6") for a in amounts), (day, revision)
+                assert all(-t.exponent <= org.max_decimals for t in normalised), (day, revision)
+
+
+def test_every_anthropic_day_has_fractions_of_a_cent_and_nine_decimal_dollars() -> None:
+    for offset in range(400):
+        day = DEFAULT_DATA_START + timedelta(days=offset)
+        exponents = [
+            -r.amount.normalize().as_tuple().exponent for r in fakes.expected_costs(DEFAULT_ANTHROPIC_ORG, day)
+        ]
+        assert max(exponents) == 9 and all(e <= 9 for e in exponents), day
+        assert sum(1 for e in exponents if e > 4) >= 2, day

@@ -12,8 +12,11 @@ Served (one base URL for both; the paths do not collide):
   ``GET /v1/organization/usage/completions`` (``bucket_width`` 1m/1h/1d, ``group_by`` ⊂
   {project_id, user_id, api_key_id, model, batch, service_tier}, filters ``project_ids``,
   ``user_ids``, ``api_key_ids``, ``models``, ``batch``; limit per width 7/31, 24/168, 60/1440).
-  Amounts are JSON numbers written digit for digit from ``Decimal`` (9 decimals, 17 significant
-  digits, ``4.5e-07``), currency ``"usd"``.
+  Amounts are JSON numbers written digit for digit from ``Decimal``, currency ``"usd"``, as the
+  vendor's floats print: up to 17 significant digits and 18 decimals (``0.030862499999999998``).
+  Every day has a 17-significant-digit amount (``1.2345678901234567``), a tiny one in exponent
+  form (``4.5e-07``) and 9-decimal ones; an org with ``max_decimals=9`` (BigQuery NUMERIC) gets
+  ``12345678.123456789`` instead and nothing beyond 9 decimals.
 - Anthropic, ``x-api-key: <admin key>`` and ``anthropic-version: 2023-06-01``:
   ``GET /v1/organizations/cost_report`` (``starting_at`` RFC 3339 required, ``ending_at``,
   ``bucket_width=1d``, ``group_by[]`` ⊂ {workspace_id, description}, ``limit`` 1-31 default 7,
@@ -49,7 +52,7 @@ Python interface (``from shared.local_stack.fakes import ...``):
   ``expected_usage``, ``expected_cost_total``, ``expected_token_totals`` (org as ``FakeOrg``, admin
   key or org id; a ``date``).
 - Organizations: ``FakeOrg(vendor, admin_key, seed, org_id="", data_start=DEFAULT_DATA_START,
-  owners=3)`` and ``new_org(vendor, seed, admin_key=None, ...)``; ``DEFAULT_OPENAI_ORG``,
+  owners=3, max_decimals=18)`` and ``new_org(vendor, seed, admin_key=None, ...)``; ``DEFAULT_OPENAI_ORG``,
   ``DEFAULT_ANTHROPIC_ORG`` with ``DEFAULT_OPENAI_ADMIN_KEY`` (``sk-admin-…``) and
   ``DEFAULT_ANTHROPIC_ADMIN_KEY`` (``sk-ant-admin01-…``); ``key_fingerprint(key)`` is what the log
   keeps of a key.
@@ -67,13 +70,19 @@ HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message"
   → 201 ``{"fault": {...}}``; ``GET /_fake/faults``; ``DELETE /_fake/faults``.
 - ``POST /_fake/restate`` ``{"vendor": "openai", "day": "2025-06-01", "org_id": null}`` → 200
   ``{"vendor", "day", "revisions": {org_id: n}}``.
-- ``POST /_fake/orgs`` ``{"vendor", "seed", "admin_key"?, "org_id"?, "data_start"?, "owners"?}``
+- ``POST /_fake/orgs`` ``{"vendor", "seed", "admin_key"?, "org_id"?, "data_start"?, "owners"?,
+  "max_decimals"?}``
   → 201 ``{"org": {...}}`` (never the key: its fingerprint); ``GET /_fake/orgs``.
 - ``POST /_fake/paging`` ``{"max_results_per_page": 5|null}``: at most that many results per
   page, a larger bucket continuing on the next page (so one day can span ≥ 3 pages).
 - ``POST /_fake/reset`` → 200 (initial orgs, no fault, no restatement, empty log).
 - ``GET /_fake/requests`` → ``{"counts": {path: n}, "requests": [{method, path, status, vendor,
   org_id, key_fingerprint, query, at}]}``; ``GET /_fake/healthz``.
+
+``FakesControl(base_url)`` makes these calls from Python (``add_fault(**knobs)``, ``faults()``,
+``clear_faults()``, ``restate(vendor, day, org_id=None)``, ``add_org(FakeOrg)``, ``orgs()``,
+``set_max_results_per_page(n)``, ``reset()``, ``requests()``, ``healthy()``); it raises
+``FakesControlError`` (``status``, ``body``) on a refusal.
 
 ``python -m shared.local_stack.fakes --port N`` runs them on their own and prints the base URL.
 """
@@ -90,6 +99,7 @@ from shared.local_stack.fakes.app import (
     dumps,
     json_number,
 )
+from shared.local_stack.fakes.control import FakesControl, FakesControlError
 from shared.local_stack.fakes.data import (
     AnthropicCost,
     AnthropicUsage,
@@ -144,6 +154,8 @@ __all__ = [
     "AnthropicUsage",
     "FakeOrg",
     "FakeServer",
+    "FakesControl",
+    "FakesControlError",
     "Fault",
     "Faults",
     "LoggedRequest",

@@ -261,7 +261,10 @@ def _values(args: MultiDict[str, str], name: str) -> list[str]:
     """An array parameter, however the client encoded it: ``name[]=a&name[]=b`` (the official
     SDKs), ``name=a&name=b`` (``requests`` with a list, the vendors' curl examples), or ``name[0]=a``."""
     values = args.getlist(name) + args.getlist(f"{name}[]")
-    indexed = sorted((k for k in args if k.startswith(f"{name}[") and k[len(name) + 1 : -1].isdigit()), key=len)
+    indexed = sorted(
+        (k for k in args if k.startswith(f"{name}[") and k.endswith("]") and k[len(name) + 1 : -1].isdigit()),
+        key=lambda k: int(k[len(name) + 1 : -1]),
+    )
     for key in indexed:
         values.extend(args.getlist(key))
     return values
@@ -575,19 +578,14 @@ class VendorFakes:
 
     def _vendor(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
-        if path in OPENAI_PATHS:
-            vendor: Vendor = "openai"
-            endpoint = OPENAI_PATHS[path]
-        elif path in ANTHROPIC_PATHS:
-            vendor, endpoint = "anthropic", ANTHROPIC_PATHS[path]
-        else:
-            guess: Vendor = "anthropic" if path.startswith("/v1/organizations") else "openai"
-            return self._error(
-                guess, VendorError(404, f"Unknown request URL: {request.method} {path}.", code="unknown_url")
-            )
+        # The vendors' prefixes differ by one letter: /v1/organization/ (OpenAI), /v1/organizations/.
+        vendor: Vendor = "anthropic" if path.startswith("/v1/organizations") else "openai"
+        endpoint = OPENAI_PATHS.get(path) or ANTHROPIC_PATHS.get(path)
         org: FakeOrg | None = None
         fingerprint: str | None = None
         try:
+            if endpoint is None:
+                raise VendorError(404, f"Unknown request URL: {request.method} {path}.", code="unknown_url")
             if request.method != "GET":
                 raise VendorError(405, f"Method {request.method} not allowed; use GET.")
             credential = self._credential(vendor, request)
@@ -665,17 +663,21 @@ class VendorFakes:
 
     @staticmethod
     def _fault_error(fault: Fault) -> VendorError:
-        if fault.status == 429:
-            error = VendorError(
-                429, "Rate limit reached for requests. Please try again later.", code="rate_limit_exceeded"
-            )
+        status = fault.status or 500
+        messages = {
+            401: ("Incorrect API key provided.", "invalid_api_key"),
+            403: ("You have insufficient permissions for this operation.", "insufficient_permissions"),
+            429: ("Rate limit reached for requests. Please try again later.", "rate_limit_exceeded"),
+        }
+        default = (
+            ("The server had an error while processing your request. Sorry about that!", None)
+            if status >= 500
+            else ("The request was refused.", None)
+        )
+        message, code = messages.get(status, default)
+        error = VendorError(status, message, code=code)
+        if fault.retry_after is not None:
             error.headers["Retry-After"] = str(fault.retry_after)
-        else:
-            error = VendorError(
-                fault.status or 500, "The server had an error while processing your request. Sorry about that!"
-            )
-            if fault.retry_after is not None:
-                error.headers["Retry-After"] = str(fault.retry_after)
         return error
 
     def _records(self, org: FakeOrg, query: Query, day: date, cache: DayCache) -> list[tuple[int, Any]]:
@@ -974,7 +976,13 @@ def _org_from(payload: dict[str, Any]) -> FakeOrg:
     if not isinstance(org_id, str):
         raise ControlError("org_id must be a string", "org_id")
     data_start = _day_field(payload, "data_start") if payload.get("data_start") else DEFAULT_DATA_START
-    owners = payload.get("owners", 3)
-    if isinstance(owners, bool) or not isinstance(owners, int):
-        raise ControlError("owners must be an integer", "owners")
-    return new_org(vendor, seed, admin_key=admin_key, org_id=org_id, data_start=data_start, owners=owners)
+    numbers = {}
+    for name, default in (("owners", 3), ("max_decimals", 18)):
+        value = payload.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ControlError(f"{name} must be an integer", name)
+        numbers[name] = value
+    unknown = sorted(set(payload) - {"vendor", "seed", "admin_key", "org_id", "data_start", *numbers})
+    if unknown:
+        raise ControlError(f"unknown org field(s): {', '.join(unknown)}", unknown[0])
+    return new_org(vendor, seed, admin_key=admin_key, org_id=org_id, data_start=data_start, **numbers)

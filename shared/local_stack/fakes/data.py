@@ -5,8 +5,12 @@ expected figures from the same functions without going through HTTP. Records her
 finest grain each vendor reports; ``revision`` counts how many times a day was restated (0 = as
 first published).
 
-Amounts exercise exactness on purpose: OpenAI values with 9 decimals, 17 significant digits or
-tiny values written in exponent form (``4.5e-07``), Anthropic cents strings with fractional cents.
+Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: up to 17
+significant digits and up to 18 decimals (``0.030862499999999998``). Every OpenAI day has a value
+of 17 significant digits (``1.2345678901234567``), a tiny value in exponent form (``4.5e-07``) and
+9-decimal values; an org whose ``max_decimals`` is 9 (what BigQuery NUMERIC holds) gets 17-digit
+values with 9 decimals instead (``12345678.123456789``). Anthropic amounts are cents strings with
+fractional cents (up to 7 decimals, so at most 9 in dollars).
 """
 
 from __future__ import annotations
@@ -142,47 +146,79 @@ def _present(percent: int, *parts: object) -> bool:
     return digest("present", *parts) % 100 < percent
 
 
-def _openai_amount(*parts: object) -> Decimal:
+NINE_DECIMALS, MANY_DIGITS, SEVENTEEN_DIGITS, TINY, CENTS, WHOLE = range(6)
+# Every day's first (project, line item) groups take these forms, so that every day shows each of
+# them, also once a client sums a group's API keys.
+FORCED_STYLES = (SEVENTEEN_DIGITS, TINY, NINE_DECIMALS)
+
+
+def _last_digit_not_zero(value: int, n: int) -> int:
+    # A trailing zero would shorten the number once normalised ("…780" is "…78").
+    return value + 1 + n % 9 if value % 10 == 0 else value
+
+
+def _openai_amount(max_decimals: int, forced: int | None, *parts: object) -> Decimal:
     h = digest("amount", *parts)
-    style = h % 8
     n = h // 8
-    if style <= 2:  # nine decimals
-        return Decimal(n % (50 * 10**9) + 1).scaleb(-9)
-    if style <= 4:  # seventeen significant digits, beyond what a float keeps
-        return Decimal(10**16 + n % (9 * 10**16)).scaleb(-16 - (n % 3) + 1)
-    if style == 5:  # tiny: the vendor writes it in exponent form
-        return Decimal((45, 12, 7, 333, 5)[n % 5]).scaleb(-8 - (n // 5) % 3)
-    if style == 6:
+    style = (
+        forced
+        if forced is not None
+        else (NINE_DECIMALS, NINE_DECIMALS, MANY_DIGITS, MANY_DIGITS, TINY, CENTS, CENTS, WHOLE)[h % 8]
+    )
+    decimals = min(9, max_decimals)
+    if style == NINE_DECIMALS:
+        return Decimal(_last_digit_not_zero(n % (50 * 10**9), n)).scaleb(-decimals)
+    if style == SEVENTEEN_DIGITS:
+        # 17 significant digits, the most a float prints: 1.2345678901234567, or with at most 9
+        # decimals an eight-digit whole part (12345678.123456789).
+        digits = _last_digit_not_zero(10**16 + n % (9 * 10**16 - 10), n)
+        return Decimal(digits).scaleb(-min(16, max_decimals))
+    if style == MANY_DIGITS:
+        if max_decimals > 9:  # what float arithmetic leaves behind: 0.030862499999999998
+            return Decimal(10**16 + n % (9 * 10**16)).scaleb(-min(17 + n % 2, max_decimals))
+        return Decimal(n % 10**12 + 1).scaleb(-decimals)
+    if style == TINY:  # the vendor writes it in exponent form: 4.5e-07; two of them stay < 1e-6
+        return Decimal((45, 12, 7, 5, 25)[n % 5]).scaleb(-min(8 + (n // 5) % 2, max_decimals))
+    if style == CENTS:
         return Decimal(n % 10000 + 1).scaleb(-2)
     return Decimal(n % 100 + 1)
 
 
-def _anthropic_cents(*parts: object) -> Decimal:
+def _anthropic_cents(forced: int | None, *parts: object) -> Decimal:
     h = digest("cents", *parts)
-    style, n = h % 4, h // 4
-    if style == 0:
-        return Decimal(n % 10**8 + 1).scaleb(-4)  # "1234.5678": fractional cents
+    style, n = (h % 4 if forced is None else forced), h // 4
+    if style == 0:  # "1234.5678": fractional cents
+        return Decimal(_last_digit_not_zero(n % 10**8, n)).scaleb(-4)
     if style == 1:
         return Decimal(n % 10**6 + 1).scaleb(-2)
-    if style == 2:
-        return Decimal(n % 10**9 + 1).scaleb(-6)
+    if style == 2:  # nine decimals once in dollars
+        return Decimal(_last_digit_not_zero(n % 10**10, n)).scaleb(-7)
     return Decimal(n % 10**4 + 1).scaleb(-5)  # a fraction of a cent
 
 
 def openai_costs(org: FakeOrg, day: date, revision: int = 0) -> list[OpenAICost]:
     _check(org, "openai")
     records: list[OpenAICost] = []
+    groups = 0
     keys_by_project = {p: [k for k in org.api_keys if k.owner_id == p] for p in org.projects}
     for project in org.projects:
         for line_item, keyed in OPENAI_LINE_ITEMS:
             if not _present(65, org.seed, day, revision, project, line_item):
                 continue
+            form = FORCED_STYLES[groups] if groups < len(FORCED_STYLES) else None
             key_ids: list[str | None] = [k.id for k in keys_by_project[project]] if keyed else [None]
+            group: list[OpenAICost] = []
             for key_id in key_ids:
                 if keyed and not _present(70, org.seed, day, revision, project, line_item, key_id):
                     continue
-                amount = _openai_amount(org.seed, day, revision, project, line_item, key_id)
-                records.append(OpenAICost(day, project, line_item, key_id, amount))
+                # In a forced group the form's record is the first; the others keep to whole cents so
+                # that the group's sum still shows the form (tiny ones are all tiny).
+                forced = form if form is None or form == TINY or not group else CENTS
+                amount = _openai_amount(org.max_decimals, forced, org.seed, day, revision, project, line_item, key_id)
+                group.append(OpenAICost(day, project, line_item, key_id, amount))
+            if group:
+                groups += 1
+                records.extend(group)
     return records
 
 
@@ -208,7 +244,8 @@ def anthropic_costs(org: FakeOrg, day: date, revision: int = 0) -> list[Anthropi
         for line in lines:
             if not _present(45, org.seed, day, revision, workspace, line[0]):
                 continue
-            cents = _anthropic_cents(org.seed, day, revision, workspace, line[0])
+            forced = (0, 2)[len(records)] if len(records) < 2 else None
+            cents = _anthropic_cents(forced, org.seed, day, revision, workspace, line[0])
             records.append(AnthropicCost(day, workspace, *line, amount_cents=cents))
     return records
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Literal
 
 Vendor = Literal["openai", "anthropic"]
@@ -75,6 +76,10 @@ class FakeOrg:
     org_id: str = ""
     data_start: date = DEFAULT_DATA_START
     owners: int = 3  # projects (OpenAI) or named workspaces besides the default one (Anthropic)
+    # The most decimals an OpenAI amount carries. The vendor's amounts are floats, printed with up
+    # to 17 significant digits (0.030862499999999998: 18 decimals, what BIGNUMERIC or
+    # DECIMAL(38, 18) holds); 9 keeps every amount within BigQuery NUMERIC.
+    max_decimals: int = 18
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
@@ -83,6 +88,8 @@ class FakeOrg:
             raise ValueError(f"a {self.vendor} admin key starts with {ADMIN_KEY_PREFIXES[self.vendor]!r}")
         if not 1 <= self.owners <= 50:
             raise ValueError("owners must be between 1 and 50")
+        if not 9 <= self.max_decimals <= 18:
+            raise ValueError("max_decimals must be between 9 and 18")
         if not self.org_id:
             h = f"{digest('org', self.vendor, self.seed):016x}{digest('org-tail', self.seed):016x}"
             org_id = (
@@ -99,20 +106,20 @@ class FakeOrg:
     # What the org owns. OpenAI: projects, each with two API keys and their users.
     # Anthropic: the default workspace (id None) plus named workspaces, each with two keys.
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def projects(self) -> tuple[str, ...]:
         if self.vendor != "openai":
             return ()
         return tuple(f"proj_{_token(24, 'project', self.seed, i)}" for i in range(self.owners))
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def workspaces(self) -> tuple[str | None, ...]:
         if self.vendor != "anthropic":
             return ()
         named = tuple(f"wrkspc_01{_token(22, 'workspace', self.seed, i)}" for i in range(self.owners))
         return (None, *named)
 
-    @property
+    @cached_property  # derived from the seed: computed once
     def api_keys(self) -> tuple[ApiKey, ...]:
         keys: list[ApiKey] = []
         if self.vendor == "openai":
@@ -139,6 +146,7 @@ class FakeOrg:
             "seed": self.seed,
             "data_start": self.data_start.isoformat(),
             "owners": self.owners,
+            "max_decimals": self.max_decimals,
             "key_fingerprint": self.key_fingerprint,
         }
 
@@ -156,6 +164,7 @@ def new_org(
     org_id: str = "",
     data_start: date = DEFAULT_DATA_START,
     owners: int = 3,
+    max_decimals: int = 18,
 ) -> FakeOrg:
     """Another organization; its admin key, unless given, is derived from vendor and seed."""
     if admin_key is None:
@@ -163,4 +172,6 @@ def new_org(
             admin_key = f"sk-admin-LOCALFAKE{_token(40, 'admin', vendor, seed)}"
         else:
             admin_key = f"sk-ant-admin01-LOCALFAKE{_token(70, 'admin', vendor, seed)}-AAAAAA"
-    return FakeOrg(vendor, admin_key, seed, org_id=org_id, data_start=data_start, owners=owners)
+    return FakeOrg(
+        vendor, admin_key, seed, org_id=org_id, data_start=data_start, owners=owners, max_decimals=max_decimals
+    )
