@@ -378,3 +378,24 @@ def test_over_real_http_and_the_cli_with_the_fakes_the_local_stack_starts(
     expected_tokens = vendor_fakes.expected_token_totals(DEFAULT_ANTHROPIC_ADMIN_KEY, DAY)
     loaded = table_rows(org, USAGE_TABLE["anthropic"], DAY, ", ".join(f"SUM({name})" for name in expected_tokens))
     assert dict(zip(expected_tokens, loaded[0], strict=True)) == expected_tokens
+
+
+def test_a_scheduler_tick_fetches_the_lookback_window_for_orgs_with_the_integration(
+    acme: Org, backend: Backend, fakes: VendorFakes
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.domain.runs import PipelineRef
+    from shared.services import scheduling
+    from shared.settings import get_settings
+
+    Org(backend, "globex")  # no OpenAI integration: nothing queued for it
+    fired_at = datetime.combine(date.today(), datetime.min.time(), UTC).replace(hour=4, minute=30)
+    ref = PipelineRef("openai", "cost", "billing")
+    report = scheduling.tick(backend, get_settings(), "openai-cost-billing", fired_at, [ref])
+    assert report.created == 3 and report.orgs_without_integration == 1 and report.failures == []
+    deliver_all()
+    for back in (1, 2, 3):
+        day = date.today() - timedelta(days=back)
+        assert loaded_costs(acme, "openai", day) == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai", day)
+    assert fakes.log.count(OPENAI_COSTS_PATH) == 3

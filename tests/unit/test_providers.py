@@ -221,3 +221,12 @@ def test_content_hash_is_equal_for_equal_amounts_and_moves_with_one_digit() -> N
 def test_long_cents_strings_are_not_rounded_by_the_default_decimal_context() -> None:
     thirty_digits = "123456789012345678901234567.891"  # beyond the default 28-digit precision
     assert cents_to_units(thirty_digits, "Anthropic") == Decimal("1234567890123456789012345.67891")
+
+
+def test_the_log_scan_recognises_both_vendors_admin_keys() -> None:
+    from shared.local_stack.fakes import DEFAULT_ANTHROPIC_ADMIN_KEY, DEFAULT_OPENAI_ADMIN_KEY
+    from tests.conftest import LEAKS
+
+    assert LEAKS.search(f"calling with {DEFAULT_OPENAI_ADMIN_KEY}")
+    assert LEAKS.search(f"calling with {DEFAULT_ANTHROPIC_ADMIN_KEY}")
+    assert not LEAKS.search("OpenAI admin keys start with sk-admin-")  # the refusal message is not a leak
