@@ -230,3 +230,10 @@ def test_the_log_scan_recognises_both_vendors_admin_keys() -> None:
     assert LEAKS.search(f"calling with {DEFAULT_OPENAI_ADMIN_KEY}")
     assert LEAKS.search(f"calling with {DEFAULT_ANTHROPIC_ADMIN_KEY}")
     assert not LEAKS.search("OpenAI admin keys start with sk-admin-")  # the refusal message is not a leak
+
+
+def test_bigquery_load_rows_spell_amounts_exactly_without_exponent() -> None:
+    from shared.adapters.gcp.warehouse import encode_rows
+
+    encoded = encode_rows(("amount",), [(Decimal("4.5E-7"),), (Decimal("0.030862499999999998"),)])
+    assert encoded.decode().splitlines() == ['{"amount": "0.00000045"}', '{"amount": "0.030862499999999998"}']
