@@ -49,7 +49,10 @@ def parse_json(text: str) -> Any:
     """A vendor's JSON body with every non-integer number as an exact ``Decimal``."""
     if len(text) > MAX_BODY_CHARS:
         raise ValueError("response too large")
-    value = json.loads(text, parse_float=Decimal)
+    try:
+        value = json.loads(text, parse_float=Decimal)
+    except RecursionError:  # json.loads recurses per nesting level: a hostile body must not crash the run
+        raise ValueError("response nested too deeply") from None
     _check_depth(value, 0)
     return value
 

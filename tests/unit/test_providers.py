@@ -171,6 +171,8 @@ def test_openai_json_numbers_are_read_as_exact_decimals() -> None:
     assert float(body["d"]) != body["d"]  # a float would have lost the 17th digit
     with pytest.raises(ValueError):
         parse_json("[" * 100 + "]" * 100)  # depth-limited: untrusted input
+    with pytest.raises(ValueError):
+        parse_json("[" * 100_000 + "]" * 100_000)  # deeper than the interpreter recurses
 
 
 def test_anthropic_cents_strings_become_currency_units_exactly() -> None:
