@@ -120,8 +120,8 @@ def get_json(api: VendorApi, client: Any, path: str, params: Sequence[tuple[str,
             else:
                 try:
                     return parse_json(response.text)
-                except ValueError as exc:
-                    raise TransientError(f"{api.label} sent an unreadable answer: {exc}") from None
+                except ValueError as exc:  # asking again would get the same document
+                    raise TerminalError(f"{api.label} sent an unreadable answer: {exc}") from None
         delay = delay if delay is not None else min(2.0 ** (attempt - 1) * 0.5, 8.0)
         if attempt >= api.max_attempts or waited + delay > api.retry_budget_s:
             raise TransientError(f"{api.label} API unavailable: {problem} ({attempt} attempts)")
