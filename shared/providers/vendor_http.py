@@ -3,7 +3,8 @@
 - Every page is followed (``has_more`` / ``next_page``, passed back as ``page``).
 - 429 and 5xx answers, timeouts and connection failures are transient: the call is retried, waiting
   what ``Retry-After`` asks (or a short backoff) while the retry budget lasts, then ``TransientError``
-  gives the run back for redelivery.
+  gives the run back for redelivery (the budget bounds attempts and waits together, so a vendor
+  that keeps timing out cannot hold a worker past its lease).
 - 401/403 are terminal: the vendor refuses the organization's key, and asking again cannot help.
 - JSON numbers are parsed as ``Decimal``: an amount is never a float, not even for a moment.
 - The key travels in a header only; it is never part of a URL, a log line or an error message.
@@ -40,7 +41,7 @@ class VendorApi:
     """Authentication and versioning headers (the admin key is in here: never logged)."""
     timeout_s: float = 30.0
     retry_budget_s: float = 60.0
-    """The longest this call waits in total between attempts before giving the run back."""
+    """How long one call may take, attempts and waits together, before the run is given back."""
     max_attempts: int = 6
     sleep: Callable[[float], None] = time.sleep
 
@@ -92,7 +93,7 @@ def get_json(api: VendorApi, client: Any, path: str, params: Sequence[tuple[str,
     """One GET, retried while transient and within the budget."""
     import httpx
 
-    waited = 0.0
+    started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
@@ -123,11 +124,10 @@ def get_json(api: VendorApi, client: Any, path: str, params: Sequence[tuple[str,
                 except ValueError as exc:  # asking again would get the same document
                     raise TerminalError(f"{api.label} sent an unreadable answer: {exc}") from None
         delay = delay if delay is not None else min(2.0 ** (attempt - 1) * 0.5, 8.0)
-        if attempt >= api.max_attempts or waited + delay > api.retry_budget_s:
+        if attempt >= api.max_attempts or time.monotonic() - started + delay > api.retry_budget_s:
             raise TransientError(f"{api.label} API unavailable: {problem} ({attempt} attempts)")
         log.warning(f"{api.label} API {problem}; retrying in {delay:.1f}s")
         api.sleep(delay)
-        waited += delay
 
 
 def fetch_buckets(api: VendorApi, path: str, params: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
