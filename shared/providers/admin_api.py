@@ -53,7 +53,7 @@ class Endpoint:
 
 
 class Vendor:
-    """A vendor's admin API. Subclasses set the class attributes and the two methods."""
+    """A vendor's admin API. Subclasses set the class attributes and the three methods."""
 
     provider: str
     label: str
