@@ -106,6 +106,12 @@ class Settings:
     """A BigQuery API endpoint other than Google's (an emulator); used with anonymous credentials."""
     costs_max_bytes_billed: int = 10 * 1024**3
     """The ceiling on one cost API query's billed bytes (a year of an org's FOCUS rows fits well within)."""
+    # -- vendors' HTTP APIs (each provider names its own base-URL variable) ----------------------
+    vendor_timeout_s: float = 30.0
+    """Timeout of one call to a vendor's API (connect: at most 10 s)."""
+    vendor_retry_budget_s: float = 60.0
+    """How long one step may wait between retries of a vendor's 429/5xx before the run is given
+    back for redelivery."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -145,6 +151,8 @@ class Settings:
             max_bytes_billed=_int("CLOUDACT_MAX_BYTES_BILLED", 100 * 1024**3),
             bq_api_endpoint=os.environ.get("CLOUDACT_BQ_API_ENDPOINT") or None,
             costs_max_bytes_billed=_int("CLOUDACT_COSTS_MAX_BYTES_BILLED", 10 * 1024**3),
+            vendor_timeout_s=_int("CLOUDACT_VENDOR_TIMEOUT_S", 30),
+            vendor_retry_budget_s=_int("CLOUDACT_VENDOR_RETRY_BUDGET_S", 60),
         )
 
 
