@@ -183,7 +183,7 @@ def _count(label: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TerminalError(f"{label} sent a non-integer {name}")
     if not -(2**63) <= value < 2**63:
-        raise TerminalError(f"{label} sent a {name} beyond INT64")
+        raise TerminalError(f"{label} sent {name} beyond INT64")
     return value
 
 

@@ -303,3 +303,16 @@ def test_bigquery_load_rows_spell_amounts_exactly_without_exponent() -> None:
 
     encoded = encode_rows(("amount",), [(Decimal("4.5E-7"),), (Decimal("0.030862499999999998"),)])
     assert encoded.decode().splitlines() == ['{"amount": "0.00000045"}', '{"amount": "0.030862499999999998"}']
+
+
+def test_token_counts_stay_integers_and_a_fractional_count_is_refused() -> None:
+    day = date(2026, 11, 1)
+    usage = [(day, {"project_id": "p", "input_tokens": Decimal("12.0"), "output_tokens": 3})] * 2
+    row = OPENAI.rows("admin_api.usage_completions", usage)[0]
+    assert (row["input_tokens"], row["output_tokens"], row["num_model_requests"]) == (24, 6, 0)
+    assert type(row["input_tokens"]) is int
+    for bad in (Decimal("1.5"), "7", True, Decimal("1E+30")):
+        with pytest.raises(TerminalError, match="OpenAI sent a non-integer input_tokens"):
+            OPENAI.rows("admin_api.usage_completions", [(day, {"input_tokens": bad})])
+    with pytest.raises(TerminalError, match="OpenAI sent input_tokens beyond INT64"):
+        OPENAI.rows("admin_api.usage_completions", [(day, {"input_tokens": 2**63})])
