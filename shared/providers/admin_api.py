@@ -190,7 +190,7 @@ def _count(label: str, name: str, value: Any) -> int:
 def round_to_numeric(value: Decimal, label: str, name: str = "amount") -> Decimal:
     """A vendor's exact amount -> the NUMERIC value stored for it: 9 decimal places, half-even.
 
-    Money columns are NUMERIC (DuckDB DECIMAL(38, 9)) in every provider's table. OpenAI serializes
+    Money columns are NUMERIC (DuckDB DECIMAL(38, 9)) in the providers' daily tables. OpenAI serializes
     amounts as binary floats (``0.030862499999999998``): the digits past the 9th decimal are the
     float's printing artefacts, not money (a nano-unit is already finer than the micro-unit the
     figures promise). The amount is rounded here, once, as it is read, so every later step (sums,
