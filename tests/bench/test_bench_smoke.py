@@ -84,7 +84,7 @@ def test_api_figures(results: dict[str, Any]) -> None:
 
 def test_every_target_is_judged(results: dict[str, Any]) -> None:
     judged = {target["section"] for target in results["targets"]}
-    assert judged == {"1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out"}
+    assert judged == {"1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out", "7 cost API"}
     fan = results["fanout"]
     _positive(fan, ["tick_s", "runs_per_s", "per_org_ms", "repeat_tick_s"], "fanout")
     assert fan["runs_created"] == 10 * 3 and fan["failures"] == 0  # 10 orgs x the 3-day lookback
@@ -97,7 +97,7 @@ def test_markdown_renders(results: dict[str, Any]) -> None:
     from bench import report
 
     text = report.markdown(results, "python -m bench")
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7."):
         assert heading in text
 
 
