@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from shared import web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
+from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 from shared.settings import PROJECT_ROOT
 
@@ -113,15 +114,18 @@ class PushDelivery:
     def deliver(self, delivery: Delivery) -> bool:
         """True if the function acknowledged the message."""
         headers, body = cloud_event_request(delivery, self.project)
+        retry_after: float | None = None
         try:
             response = self.client.post("/", headers=headers, data=body)
             acknowledged = bool(200 <= response.status_code < 300)
+            if response.headers.get("Retry-After", "").isdigit():
+                retry_after = float(response.headers["Retry-After"])
         except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
             log.error("execute function raised", exc_info=exc)
             acknowledged = False
         if acknowledged:
             self.queue.ack(delivery.message_id)
-        elif self.queue.nack(delivery):
+        elif self.queue.nack(delivery, not_before_s=retry_after):
             log.error("message dead-lettered", extra={"run_id": delivery.attributes.get("run_id")})
             self.on_dead_letter(delivery)
         return acknowledged
@@ -160,7 +164,7 @@ def dead_letter_handler(delivery: Delivery) -> None:
     from shared.services import execution
 
     try:
-        message = RunMessage(**json.loads(delivery.data))
+        message = RunMessage(**loads_untrusted(delivery.data))
     except (TypeError, ValueError):
         return
     execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
@@ -237,15 +241,14 @@ class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
-        from werkzeug.serving import make_server
-
         from shared import runtime
+        from shared.local_stack.http_server import make_server
         from shared.settings import get_settings
 
         queue = runtime.backend().queue
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
-        self.server = make_server(host, port, self.gateway, threaded=True)
+        self.server = make_server(host, port, self.gateway, get_settings().max_body_bytes)
         self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
         self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)

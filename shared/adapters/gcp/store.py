@@ -47,6 +47,7 @@ from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
 from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus, parse_iso
 from shared.errors import TransientError
+from shared.json_input import loads_untrusted
 from shared.ports import DuplicateRun, RunFilter, RunPage
 
 from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, translated
@@ -106,7 +107,7 @@ def _encode_token(requested_at: str, run_id: str) -> str:
 def decode_page_token(token: str) -> tuple[str, str]:
     """Raises ValueError on anything that is not a token this store issued."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+        value = loads_untrusted(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, UnicodeDecodeError):
         raise ValueError("bad page token") from None
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):

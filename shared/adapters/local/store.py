@@ -19,6 +19,7 @@ from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
 from shared.domain.runs import Run, RunStatus
+from shared.json_input import loads_untrusted
 from shared.ports import DuplicateRun, RunFilter, RunPage
 
 from .sqlite import SqliteDatabase
@@ -59,7 +60,7 @@ def _encode_token(requested_at: str, run_id: str) -> str:
 
 def decode_page_token(token: str) -> tuple[str, str]:
     """Raises ValueError on anything that is not a token this store issued."""
-    value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    value = loads_untrusted(base64.urlsafe_b64decode(token.encode()))
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise ValueError("bad page token")
     return value[0], value[1]
