@@ -34,6 +34,9 @@ def _hang_after(step_name: str) -> None:
                 threading.Event().wait()  # until the test kills this process
             return outcome
 
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._processor, name)
+
     registry.get = lambda processor_id: Hanging(real_get(processor_id))  # type: ignore[assignment]
 
 

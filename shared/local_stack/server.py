@@ -222,8 +222,8 @@ class LocalScheduler:
                 self.fire_due(last_check, now)
                 last_check = now
                 if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + self.REAP_EVERY_S  # first: a failing reap must not spin
                     self._call("/api/v1/scheduler/reap", "local-reaper", now)
-                    next_reap = time.monotonic() + self.REAP_EVERY_S
             except Exception as exc:  # keep the clock running
                 log.error("local scheduler error", exc_info=exc)
 
