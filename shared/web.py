@@ -119,9 +119,24 @@ def _auth_limiter() -> FailedAuthLimiter:
 
 
 def client_address(request: Request) -> str:
-    # the address appended by the nearest front end (Google's, in production); earlier
-    # X-Forwarded-For entries are whatever the client chose to send
-    return request.access_route[-1] if request.access_route else (request.remote_addr or "unknown")
+    """Who is calling, as far as the deployment can vouch for it (the failed-auth limiter's key).
+
+    With no trusted proxy (the local stack) it is the connecting address: X-Forwarded-For is
+    whatever the client chose to send. Behind N trusted proxies (``CLOUDACT_TRUSTED_PROXIES``) it
+    is the Nth X-Forwarded-For entry from the right, the one the outermost trusted proxy appended:
+    entries left of it are the client's own, so adding some changes nothing. A request that did not
+    come through that many proxies is keyed by its connecting address.
+    """
+    from shared.settings import get_settings
+
+    hops = get_settings().trusted_proxies
+    if hops > 0:
+        forwarded = [
+            entry.strip() for header in request.headers.getlist("X-Forwarded-For") for entry in header.split(",")
+        ]
+        if len(forwarded) >= hops and forwarded[-hops]:
+            return forwarded[-hops]
+    return request.remote_addr or "unknown"
 
 
 def _max_body_bytes() -> int:

@@ -130,6 +130,8 @@ def backfill(
     end = identifiers.iso_date(body.get("end_date"), "end_date")
     if end < start:
         raise InvalidRequest("Invalid end_date: before start_date", field="end_date")
+    if start < parameters.EARLIEST_DATE:
+        parameters.check_date(start, "start_date", start)
     span = (end - start).days + 1
     if span > settings.max_backfill_days:
         raise InvalidRequest(
