@@ -109,6 +109,10 @@ class DuplicateRun(Exception):
         self.existing = existing
 
 
+class OrgAtCapacity(Exception):
+    """Raised by ``Store.claim_run`` when the run's org already has ``max_running`` runs RUNNING."""
+
+
 @dataclass(frozen=True)
 class RunFilter:
     org_slug: str
@@ -153,8 +157,16 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> Run | None: ...
 
-    def claim_run(self, run_id: str, claim_token: str, now: str, lease_expires_at: str) -> Run | None:
-        """PENDING (or RUNNING with an expired lease) -> RUNNING for this claim; None if not claimable."""
+    def claim_run(
+        self, run_id: str, claim_token: str, now: str, lease_expires_at: str, max_running: int | None = None
+    ) -> Run | None:
+        """PENDING (or RUNNING with an expired lease) -> RUNNING for this claim; None if not claimable.
+
+        With ``max_running``, a PENDING run is claimed only while fewer than that many of its org's
+        runs are RUNNING, decided in the same transaction as the claim (a burst of deliveries
+        cannot overshoot it); otherwise ``OrgAtCapacity`` and nothing changes. Reclaiming a RUNNING
+        run whose worker died does not add to the count, so it is never refused.
+        """
         ...
 
     def update_run(

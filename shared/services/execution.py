@@ -28,7 +28,7 @@ from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.context import IntegrationSecret, StepContext
 from shared.pipelines.runner import run_steps
-from shared.ports import Backend
+from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
 from shared.settings import Settings
 
@@ -91,13 +91,16 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.warning("run message older than the retry window dropped", extra=context)
         fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
         return Outcome.DROPPED
-    if run.status is RunStatus.PENDING and backend.store.count_running(run.org_slug) >= settings.max_running_per_org:
-        # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
-        log.info("org at its concurrent-run limit; delivery deferred", extra=context)
-        raise TransientError("organization at its concurrent-run limit")
     token = uuid.uuid4().hex
     lease = timedelta(seconds=settings.run_lease_s)
-    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + lease))
+    try:
+        claimed = backend.store.claim_run(
+            run.pipeline_logging_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
+        )
+    except OrgAtCapacity:
+        # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
+        log.info("org at its concurrent-run limit; delivery deferred", extra=context)
+        raise TransientError("organization at its concurrent-run limit") from None
     if claimed is None:
         current = backend.store.get_run(run.pipeline_logging_id) or run
         if current.status in ACTIVE:

@@ -230,16 +230,21 @@ def test_one_org_failing_does_not_stop_the_tick(
 
 
 def test_an_org_over_its_running_limit_waits_in_the_queue(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.domain.runs import iso, utcnow
     from tests.conftest import submit
 
-    monkeypatch.setattr(tenant.backend.store, "count_running", lambda org_slug: 4)
+    limit = runtime.get_settings().max_running_per_org
+    now = utcnow()
+    for back in range(1, limit + 1):  # the org's limit of runs, held by (other) live workers
+        held = submit(tenant, YESTERDAY - timedelta(days=back)).get_json()["pipeline_logging_id"]
+        assert tenant.backend.store.claim_run(held, f"w{back}", iso(now), iso(now + timedelta(hours=1)))
     run_id = submit(tenant, YESTERDAY).get_json()["pipeline_logging_id"]
     from shared.local_stack.server import PushDelivery, dead_letter_handler
 
     delivery = PushDelivery(tenant.backend.queue, "p", dead_letter_handler)  # type: ignore[arg-type]
-    assert delivery.drain_once() == 1
+    assert delivery.drain_once() == limit + 1
     assert tenant.backend.store.get_run(run_id).status == "PENDING"  # type: ignore[union-attr]
-    assert tenant.backend.queue.depth() == 1  # type: ignore[attr-defined]
+    assert tenant.backend.queue.depth() == limit + 1  # type: ignore[attr-defined]
 
 
 def test_the_local_scheduler_fires_each_cron_once_through_the_scheduler_function(tenant: Tenant) -> None:
