@@ -20,6 +20,9 @@ GCP_SA = "GCP_SA"
 PROVIDERS = {GCP_SA: "gcp"}
 INTEGRATION_FOR_PROVIDER = {provider: kind for kind, provider in PROVIDERS.items()}
 
+LOCAL_PLACEHOLDER = "cloudact_local_placeholder"
+"""The ``type`` of the stand-in credential ``cloudact integrate --local-credential`` stores: the embedded
+warehouse never uses an org's key, and Google's adapters refuse this one."""
 _SA_EMAIL = re.compile(r"[a-z][a-z0-9-]{4,29}@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com")
 _SA_FIELDS = ("type", "project_id", "private_key_id", "private_key", "client_email", "client_id")
 _MAX_CREDENTIAL_BYTES = 16 * 1024
@@ -49,6 +52,28 @@ class Integration:
 def associated_data(org_slug: str, integration_type: str) -> bytes:
     """Binds a ciphertext to its org and provider: it will not decrypt as anyone else's."""
     return f"cloudact:integration:{org_slug}:{integration_type}".encode()
+
+
+def local_placeholder(project_id: str) -> dict[str, str]:
+    return {
+        "type": LOCAL_PLACEHOLDER,
+        "project_id": project_id,
+        "note": "CloudAct local stack placeholder: not a Google credential; BigQuery refuses it",
+    }
+
+
+def is_local_placeholder(credential: object) -> bool:
+    return isinstance(credential, dict) and credential.get("type") == LOCAL_PLACEHOLDER
+
+
+def validate_local_placeholder(credential: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    if set(credential) - {"type", "project_id", "note"}:
+        raise InvalidRequest(
+            "Invalid credential: a local placeholder has only type, project_id and note", field="credential"
+        )
+    identifiers.check(identifiers.GCP_PROJECT, credential.get("project_id"), "credential.project_id")
+    metadata = {"project_id": credential["project_id"], "client_email": "local-placeholder", "local_placeholder": True}
+    return json.dumps(credential, sort_keys=True).encode(), metadata
 
 
 def validate_gcp_service_account(credential: object) -> tuple[bytes, dict[str, str]]:

@@ -54,7 +54,10 @@ class ApiGateway:
     """One WSGI app in front of the HTTP functions."""
 
     def __init__(self) -> None:
+        from shared.local_stack import local_api
+
         self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler")}
+        self.local_routes: WsgiApp = local_api.app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -62,6 +65,8 @@ class ApiGateway:
             return web.json_response({"status": "ok"})(environ, start_response)
         if path == "/openapi.yaml":
             return Response(OPENAPI.read_bytes(), mimetype="application/yaml")(environ, start_response)
+        if path.startswith("/api/v1/local/"):
+            return self.local_routes(environ, start_response)
         for prefix, name in ROUTE_PREFIXES:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]
@@ -110,11 +115,14 @@ class PushDelivery:
         self.poll_interval_s = poll_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.in_flight: str | None = None
+        """The run id being delivered now, if any."""
 
     def deliver(self, delivery: Delivery) -> bool:
         """True if the function acknowledged the message."""
         headers, body = cloud_event_request(delivery, self.project)
         retry_after: float | None = None
+        self.in_flight = delivery.attributes.get("run_id")
         try:
             response = self.client.post("/", headers=headers, data=body)
             acknowledged = bool(200 <= response.status_code < 300)
@@ -123,6 +131,8 @@ class PushDelivery:
         except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
             log.error("execute function raised", exc_info=exc)
             acknowledged = False
+        finally:
+            self.in_flight = None
         if acknowledged:
             self.queue.ack(delivery.message_id)
         elif self.queue.nack(delivery, not_before_s=retry_after):
@@ -139,7 +149,8 @@ class PushDelivery:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.drain_once() == 0:
+                # one message at a time: on stop, the run in flight finishes and nothing else stays leased
+                if self.drain_once(max_messages=1) == 0:
                     # woken by a publish in this process; the poll interval still bounds the wait
                     # for retries coming due and for publishes from other processes
                     self.queue.wait_for_publish(self.poll_interval_s)
@@ -151,11 +162,12 @@ class PushDelivery:
         self._thread = threading.Thread(target=self._loop, name="push-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float | None = 30) -> None:
+        """Stops pulling; the delivery in flight (a run executing) finishes first, for up to ``timeout_s``."""
         self._stop.set()
         self.queue.notify()
         if self._thread:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=timeout_s)
 
 
 def dead_letter_handler(delivery: Delivery) -> None:
@@ -243,13 +255,16 @@ class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
         from shared import runtime
         from shared.local_stack.http_server import make_server
+        from shared.local_stack.validation import require_valid
         from shared.settings import get_settings
 
+        settings = get_settings()
+        require_valid(settings.configs_dir)  # a broken pipeline file is refused now, not at its first run
         queue = runtime.backend().queue
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
-        self.server = make_server(host, port, self.gateway, get_settings().max_body_bytes)
-        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
+        self.server = make_server(host, port, self.gateway, settings.max_body_bytes)
+        self.delivery = PushDelivery(queue, settings.project, dead_letter_handler)
         self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
@@ -264,10 +279,14 @@ class LocalStack:
         self.scheduler.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, run_in_flight_timeout_s: float | None = 30) -> None:
         self.server.shutdown()
         self.scheduler.stop()
-        self.delivery.stop()
+        self.delivery.stop(run_in_flight_timeout_s)
+
+    def busy(self) -> bool:
+        """True while a queued run is being executed."""
+        return self.delivery.in_flight is not None
 
     def wait(self) -> None:
         """Blocks until the server stops (Ctrl-C in `cloudact serve`)."""

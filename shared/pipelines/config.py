@@ -137,7 +137,11 @@ def load(configs_dir: Path, ref: PipelineRef) -> PipelineConfig:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
         raise NotFound(f"Pipeline {ref.path} not found") from None
-    return _load_cached(path, mtime)
+    try:
+        return _load_cached(path, mtime)
+    except ConfigError as exc:
+        # the caller sees which file is broken, never where the server keeps it
+        raise ConfigError(exc.message.replace(str(configs_dir), "configs").replace(str(path), ref.path)) from None
 
 
 def discover(configs_dir: Path) -> list[PipelineRef]:

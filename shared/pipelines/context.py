@@ -36,6 +36,8 @@ class StepContext:
     """The last COMPLETE run of the same org, pipeline and parameters, if any."""
     source_watermark: str | None = None
     skip_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Recorded on the run: what the user should know although nothing failed."""
 
     def labels(self, step: str) -> JobLabels:
         return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)

@@ -177,6 +177,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
             "error_message": None,
             "source_watermark": ctx.source_watermark,
             "skip_reason": ctx.skip_reason,
+            "warnings": tuple(ctx.warnings),
         },
         context,
     )

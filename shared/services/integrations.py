@@ -9,7 +9,9 @@ from shared.domain.integrations import (
     INTEGRATION_FOR_PROVIDER,
     Integration,
     associated_data,
+    is_local_placeholder,
     validate_gcp_service_account,
+    validate_local_placeholder,
 )
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
@@ -34,7 +36,21 @@ def set_up(backend: Backend, org: Organization, provider: str, body: dict[str, A
         raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
     if "credential" not in body:
         raise InvalidRequest("Missing field: credential", field="credential")
-    canonical, metadata = validate_gcp_service_account(body["credential"])
+    credential = body["credential"]
+    metadata: dict[str, Any]
+    if is_local_placeholder(credential):
+        from shared.settings import get_settings
+
+        if get_settings().warehouse != "duckdb":
+            raise InvalidRequest(
+                "Invalid credential: a local placeholder works on the local stack only; "
+                "this deployment reads BigQuery and needs a service-account key",
+                field="credential",
+            )
+        assert isinstance(credential, dict)
+        canonical, metadata = validate_local_placeholder(credential)
+    else:
+        canonical, metadata = validate_gcp_service_account(credential)
     metadata["billing_export_table"] = identifiers.table_id(body.get("billing_export_table"))
     envelope = backend.keys.encrypt(canonical, associated_data(org.slug, integration_type))
     now = iso(utcnow())

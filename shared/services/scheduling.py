@@ -187,6 +187,8 @@ def backfill_progress(backend: Backend, org: Organization, backfill_id: str) -> 
                 "status": str(run.status),
                 "rows_processed": run.rows_processed,
                 "skip_reason": run.skip_reason,
+                "warnings": list(run.warnings),
+                "error_message": run.error_message,
             }
             for run in sorted(runs, key=lambda run: str(run.parameters.get("date")))
         ],

@@ -7,6 +7,7 @@ import uuid
 from shared.domain import api_keys
 from shared.ports import Backend
 from shared.services import onboarding
+from shared.services.auth import UNAUTHENTICATED
 from tests.conftest import YESTERDAY, Tenant, function_client, submit
 
 RUN_PATH = "/api/v1/pipelines/run/acmecorp/gcp/cost/billing"
@@ -42,7 +43,7 @@ def test_every_kind_of_bad_key_gets_the_same_401(tenant: Tenant, backend: Backen
         assert response.status_code == 401
         bodies.append(response.get_json())
     assert all(body == bodies[0] for body in bodies)
-    assert bodies[0] == {"error": {"code": "unauthenticated", "message": "Organization API key not found"}}
+    assert bodies[0] == {"error": {"code": "unauthenticated", "message": UNAUTHENTICATED}}
     assert backend.queue.depth() == 0  # type: ignore[attr-defined]
 
 

@@ -429,6 +429,13 @@ class BigQueryWarehouses:
             if cached is not None:
                 self._per_credentials.move_to_end(cache_key)
                 return cached
+        from shared.domain.integrations import is_local_placeholder
+
+        if is_local_placeholder(dict(credentials)):
+            raise TerminalError(
+                "The org's GCP integration holds a local placeholder credential (made for the local stack), "
+                "which BigQuery cannot use: set the integration again with a service-account key"
+            )
         project = str(credentials.get("project_id") or "")
         if not project:
             raise TerminalError("The org's service-account key has no project_id")

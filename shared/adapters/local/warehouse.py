@@ -47,6 +47,18 @@ def translate_error(exc: Exception) -> CloudActError:
     return TerminalError(f"Warehouse query failed: {exc}")
 
 
+@contextmanager
+def _transaction(cursor: Any) -> Iterator[Any]:
+    """The block's statements on ``cursor`` take effect together or not at all."""
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        yield cursor
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+
+
 class DuckDBWarehouse:
     def __init__(self, directory: Path, project: str) -> None:
         self.directory = directory
@@ -87,7 +99,10 @@ class DuckDBWarehouse:
                 return
             path = self.directory / f"{project}.duckdb"
             if not path.exists() and not create:
-                raise TerminalError(f"Not found: project {project}")
+                raise TerminalError(
+                    f"Not found: project {project} (nothing loaded for it in the local warehouse: "
+                    "`cloudact import-export` or `cloudact generate-export` loads a billing export)"
+                )
             literal = "'" + str(path).replace("'", "''") + "'"
             root.execute(f"ATTACH {literal} AS {_quote(project)}")
 
@@ -163,19 +178,10 @@ class DuckDBWarehouse:
         if table.partition_field is None:
             raise TerminalError(f"{table.dataset}.{table.name} has no partition field")
         self.ensure_table(table)
-        with self._translated():
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                cursor.execute(
-                    f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day]
-                )
-                if rows:
-                    self._insert_columns(cursor, table, columns, rows)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        with self._translated(), _transaction(self._cursor()) as cursor:
+            cursor.execute(f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day])
+            if rows:
+                self._insert_columns(cursor, table, columns, rows)
         return LoadResult(rows=len(rows))
 
     def upsert_rows(self, table: TableSpec, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -183,19 +189,12 @@ class DuckDBWarehouse:
             return
         self.ensure_table(table)
         columns = [column.name for column in table.columns]
-        with self._translated():
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                cursor.execute(
-                    f"DELETE FROM {self._table_name(table)} WHERE {_quote(key)} IN (SELECT UNNEST($1::VARCHAR[]))",
-                    [[str(row[key]) for row in rows]],
-                )
-                self._insert_columns(cursor, table, columns, [[row.get(name) for name in columns] for row in rows])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        with self._translated(), _transaction(self._cursor()) as cursor:
+            cursor.execute(
+                f"DELETE FROM {self._table_name(table)} WHERE {_quote(key)} IN (SELECT UNNEST($1::VARCHAR[]))",
+                [[str(row[key]) for row in rows]],
+            )
+            self._insert_columns(cursor, table, columns, [[row.get(name) for name in columns] for row in rows])
 
     def close(self) -> None:
         with self._lock:

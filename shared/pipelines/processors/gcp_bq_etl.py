@@ -128,6 +128,10 @@ class BigQueryEtl:
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
+        if config.source and not config.gate and not result.rows:
+            day = ctx.parameters.get("date")
+            when = f" for {day.isoformat()}" if isinstance(day, date) else ""
+            ctx.warnings.append(f"no source rows{when} in `{source_table}`")
         measured = StepOutcome(
             rows=len(result.rows), bytes_processed=result.bytes_processed, bytes_billed=result.bytes_billed
         )
