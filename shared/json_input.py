@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 64
@@ -47,8 +48,12 @@ def nesting_depth(text: str, limit: int) -> int:
     return deepest
 
 
-def loads_untrusted(raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads`` for input nobody vouches for; raises ``UntrustedJsonError`` on any bad input."""
+def loads_untrusted(
+    raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH, parse_float: Callable[[str], Any] | None = None
+) -> Any:
+    """``json.loads`` for input nobody vouches for; raises ``UntrustedJsonError`` on any bad input.
+
+    ``parse_float=Decimal`` keeps every non-integer number exact (amounts of money)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
     except UnicodeDecodeError:
@@ -56,7 +61,7 @@ def loads_untrusted(raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH)
     if nesting_depth(text, max_depth) > max_depth:
         raise UntrustedJsonError(f"nested deeper than {max_depth} levels")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=parse_float)
     except RecursionError:  # the scan above makes this unreachable; kept as the last line of defence
         raise UntrustedJsonError(f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError, and int() refusing a number with too many digits

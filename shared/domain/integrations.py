@@ -6,6 +6,7 @@ worker's memory alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,9 +17,6 @@ from shared.errors import InvalidRequest
 from shared.json_input import UntrustedJsonError, loads_untrusted
 
 GCP_SA = "GCP_SA"
-# integration type -> provider path segment
-PROVIDERS = {GCP_SA: "gcp"}
-INTEGRATION_FOR_PROVIDER = {provider: kind for kind, provider in PROVIDERS.items()}
 
 LOCAL_PLACEHOLDER = "cloudact_local_placeholder"
 """The ``type`` of the stand-in credential ``cloudact integrate --local-credential`` stores: the embedded
@@ -26,6 +24,7 @@ warehouse never uses an org's key, and Google's adapters refuse this one."""
 _SA_EMAIL = re.compile(r"[a-z][a-z0-9-]{4,29}@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com")
 _SA_FIELDS = ("type", "project_id", "private_key_id", "private_key", "client_email", "client_id")
 _MAX_CREDENTIAL_BYTES = 16 * 1024
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,12 @@ class Integration:
     updated_at: str
 
     def public(self) -> dict[str, Any]:
+        from shared import providers  # the providers' declarations import this module
+
         return {
             "org_slug": self.org_slug,
             "integration_type": self.integration_type,
-            "provider": PROVIDERS[self.integration_type],
+            "provider": providers.for_kind(self.integration_type).name,
             "status": "configured",
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -102,3 +103,28 @@ def validate_gcp_service_account(credential: object) -> tuple[bytes, dict[str, s
         raise InvalidRequest("Invalid credential: too large", field="credential")
     metadata = {"project_id": credential["project_id"], "client_email": credential["client_email"]}
     return canonical, metadata
+
+
+def fingerprint(secret: str) -> str:
+    """A short, non-reversible tag telling two stored keys apart (which one is configured)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def validate_admin_key(
+    credential: object, *, label: str, admin_prefix: str, ordinary_prefixes: tuple[str, ...]
+) -> tuple[bytes, dict[str, str]]:
+    """Checks a vendor's organization admin key by its documented shape, before anything stores it."""
+    if not isinstance(credential, str) or not credential:
+        raise InvalidRequest(f"Invalid credential: expected the {label} admin key as a string", field="credential")
+    key = credential.strip()
+    if not key.startswith(admin_prefix):
+        if key.startswith(ordinary_prefixes):
+            raise InvalidRequest(
+                f"Invalid credential: an admin key is required to read organization costs"
+                f" ({label} admin keys start with {admin_prefix})",
+                field="credential",
+            )
+        raise InvalidRequest(f"Invalid credential: {label} admin keys start with {admin_prefix}", field="credential")
+    if len(key) > 512 or not _KEY_CHARS.fullmatch(key):
+        raise InvalidRequest(f"Invalid credential: malformed {label} admin key", field="credential")
+    return json.dumps({"admin_key": key}).encode(), {"fingerprint": fingerprint(key)}

@@ -237,6 +237,8 @@ def serve(host: str, port: int) -> None:
             },
             lambda d: say(f"serving on {d['url']}  (data: {d['data_dir']}; admin key file: {d['admin_key_file']})"),
         )
+        if stack.vendors.base_url:
+            say(f"OpenAI and Anthropic admin APIs: local fakes on {stack.vendors.base_url}")
         sys.stdout.flush()
 
         def second_signal(signum: int, frame: Any) -> None:

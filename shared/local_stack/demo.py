@@ -157,4 +157,22 @@ def run_demo(
     expected = source_totals(warehouse, spec.table_id, day)
     matched = totals_match(expected, loaded_totals(warehouse, created["dataset"], day))
     say(f"7. Totals per service x project equal the source export's: {'yes' if matched else 'NO'}")
-    return DemoOutcome(matched, created["api_key"])
+    vendors_matched = run_vendors(client, created["dataset"], warehouse, day, say)
+    return DemoOutcome(matched and vendors_matched, created["api_key"])
+
+
+def run_vendors(
+    client: ApiClient, dataset: str, warehouse: DuckDBWarehouse, day: date, say: Callable[[str], None]
+) -> bool:
+    """The same org's OpenAI and Anthropic costs for the same day (from the local vendor fakes)."""
+    from decimal import Decimal
+
+    from shared.local_stack.vendor_demo import run_vendor_demo
+
+    gcp_net = warehouse.execute_native(
+        f"SELECT currency, round(SUM(cost) + SUM(credits), 2), COUNT(*) "
+        f'FROM "{warehouse.project}"."{dataset}".gcp_billing_daily_raw WHERE usage_date = $1 GROUP BY 1 ORDER BY 1',
+        [day],
+    )
+    gcp = [(currency, Decimal(str(net)), rows) for currency, net, rows in gcp_net]
+    return run_vendor_demo(client, ORG, dataset, warehouse, day, gcp, say, follow, step=8)

@@ -249,6 +249,52 @@ class LocalScheduler:
             self._thread.join(timeout=30)
 
 
+VENDOR_BASE_SETTINGS = ("CLOUDACT_OPENAI_API_BASE", "CLOUDACT_ANTHROPIC_API_BASE")
+
+
+class LocalVendors:
+    """The local fakes of the vendors' admin APIs, started when no vendor base URL is set (so the
+    OpenAI and Anthropic pipelines run with no account and no network); the settings point at
+    them while they run and are put back after."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.server: Any = None
+        self._saved: dict[str, str | None] = {}
+        if not any(os.environ.get(name) for name in VENDOR_BASE_SETTINGS):
+            from shared.local_stack.fakes import FakeServer
+
+            self.server = FakeServer()
+
+    @property
+    def base_url(self) -> str | None:
+        return str(self.server.base_url) if self.server is not None else None
+
+    def start(self) -> None:
+        import os
+
+        if self.server is None:
+            return
+        self.server.start()
+        for name, value in self.server.env.items():
+            self._saved[name] = os.environ.get(name)
+            os.environ[name] = value
+
+    def stop(self) -> None:
+        import os
+
+        if self.server is None:
+            return
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
+        self.server.stop()
+
+
 class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
@@ -266,6 +312,7 @@ class LocalStack:
         self.server = make_server(host, port, self.gateway, settings.max_body_bytes)
         self.delivery = PushDelivery(queue, settings.project, dead_letter_handler)
         self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
+        self.vendors = LocalVendors()
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     @property
@@ -274,6 +321,7 @@ class LocalStack:
         return f"http://{host!s}:{port}"
 
     def start(self) -> LocalStack:
+        self.vendors.start()
         self._thread.start()
         self.delivery.start()
         self.scheduler.start()
@@ -283,6 +331,7 @@ class LocalStack:
         self.server.shutdown()
         self.scheduler.stop()
         self.delivery.stop(run_in_flight_timeout_s)
+        self.vendors.stop()
 
     def busy(self) -> bool:
         """True while a queued run is being executed."""

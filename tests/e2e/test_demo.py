@@ -21,3 +21,5 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     assert outcome.ok, output
     assert '"status": "COMPLETE"' in output
     assert "equal the source export's: yes" in output
+    assert output.count("equals the vendor's ground truth to the last decimal: yes") == 2
+    assert "Cost summary for" in output and "OpenAI" in output and "Anthropic" in output

@@ -28,6 +28,7 @@ REQUIRED_PINS = {
     "pydantic",
     "pyyaml",
     "croniter",  # pipeline files' schedules are validated at load, in every function
+    "httpx",  # the vendors' admin APIs (OpenAI, Anthropic), read by the execute and admin functions
     "cryptography",
     "google-cloud-bigquery",
     "google-cloud-pubsub",

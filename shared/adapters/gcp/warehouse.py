@@ -106,7 +106,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)  # a float would round NUMERIC's 9 decimal places
+        return format(value, "f")  # exact and without exponent (4.5E-7 -> 0.00000045); never a float
     return value
 
 
