@@ -27,8 +27,8 @@ def _hang_after(step_name: str) -> None:
         def __init__(self, processor: Any) -> None:
             self._processor = processor
 
-        def run(self, step: Any, ctx: Any) -> Any:
-            outcome = self._processor.run(step, ctx)
+        def run(self, step: Any, *args: Any, **kwargs: Any) -> Any:
+            outcome = self._processor.run(step, *args, **kwargs)
             if step.name == step_name:
                 marker.write_text(step_name)
                 threading.Event().wait()  # until the test kills this process

@@ -23,6 +23,7 @@ SCHEMA_VALID_BUT_REFUSED = {
     "/api/v1/scheduler/tick": "the schedule time must be within a week of now",
     # JSON Schema's date format has no bounds, and today moves: the document gives the range in words
     "/api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
+    "/api/v1/pipelines/run/{org_slug}/{provider}/{pipeline}": "a date is from 2010-01-01 to today",
     "/api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
 }
 
