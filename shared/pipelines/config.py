@@ -38,6 +38,21 @@ class Parameter(Strict):
     required: bool = False
     default: Any = None
     description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    """Bounds of an integer parameter (inclusive), checked on every request."""
+
+    @model_validator(mode="after")
+    def bounds_fit(self) -> Parameter:
+        if (self.minimum is not None or self.maximum is not None) and self.type != "integer":
+            raise ValueError("minimum and maximum apply to integer parameters only")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum is greater than maximum")
+        default = self.default if self.type == "integer" and isinstance(self.default, int) else None
+        low, high = self.minimum, self.maximum
+        if default is not None and ((low is not None and default < low) or (high is not None and default > high)):
+            raise ValueError("default is outside minimum..maximum")
+        return self
 
 
 class Schedule(Strict):
