@@ -36,6 +36,8 @@ class StepContext:
     """The last COMPLETE run of the same org, pipeline and parameters, if any."""
     source_watermark: str | None = None
     skip_reason: str | None = None
+    bytes_checked: bool = False
+    """Whether the run's queries were dry-run against their byte budgets (done once, before the first)."""
 
     def labels(self, step: str) -> JobLabels:
         return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)

@@ -144,6 +144,20 @@ class DuckDBWarehouse:
             rows = cursor.fetchall()
         return QueryResult(columns=columns, rows=rows)
 
+    def estimate_bytes(
+        self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
+    ) -> int:
+        """0: the embedded warehouse bills nothing, so no local run is refused for its size. Like
+        BigQuery's dry run it still plans the query (EXPLAIN), so a query that cannot run fails here."""
+        from . import sql_dialect
+
+        duck_sql = sql_dialect.to_duckdb(sql)
+        for project in sql_dialect.referenced_projects(sql):
+            self.attach_project(project)
+        with self._translated():
+            self._cursor().execute("EXPLAIN " + duck_sql, dict(params))
+        return 0
+
     def _insert_columns(
         self, cursor: Any, table: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:

@@ -6,6 +6,10 @@ result into the org's dataset, replacing exactly one day partition, so re-runnin
 idempotent and leaves other days untouched. A gate step (``gate: source_changed``) reads the
 source's watermark for the day and ends the run early when it equals the one the last COMPLETE
 run of the same day saw, unless the run asks for ``force_refresh``.
+
+Cost: the billing export is partitioned, so its SQL must bound the partitions it reads (checked at
+load, ``partition_guard``), and before a run's first real query every query step still ahead is
+dry-run: a run whose estimate exceeds a step's ``max_bytes_billed`` fails before anything is billed.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from shared.domain import identifiers
 from shared.domain.integrations import GCP_SA
 from shared.domain.runs import iso
 from shared.errors import TerminalError
+from shared.pipelines import partition_guard
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
-from shared.ports import Column, QueryResult, TableSpec
+from shared.ports import Column, QueryResult, TableSpec, Warehouse
 
 SOURCES = {"integration.billing_export_table": (GCP_SA, "billing_export_table")}
 """Where a source table id may come from: the server-side integration record, never a request."""
+PARTITIONED_SOURCES = {"integration.billing_export_table"}
+"""Sources partitioned by ``_PARTITIONTIME`` (the Cloud Billing export): SQL reading them must
+bound the partitions it reads unless its step sets ``require_partition_filter: false``."""
 SOURCE_PLACEHOLDER = "{source}"
 DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
 
@@ -46,6 +54,8 @@ class BqEtlConfig(BaseModel):
     watermark_column: str | None = None
     """An output column whose maximum is the source's watermark (recorded on the run)."""
     gate: Literal["source_changed"] | None = None
+    require_partition_filter: bool = True
+    """False accepts SQL that reads a partitioned source without a partition filter (a full scan)."""
     # load step
     target_table: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
     from_step: str | None = None
@@ -97,8 +107,13 @@ class BigQueryEtl:
             sql_path = (pipeline.directory / config.sql).resolve()
             if pipeline.directory.resolve() not in sql_path.parents or not sql_path.is_file():
                 raise ValueError(f"step {step.name}: sql file {config.sql} not found beside the pipeline file")
-            if config.source and SOURCE_PLACEHOLDER not in sql_path.read_text():
+            sql = sql_path.read_text()
+            if config.source and SOURCE_PLACEHOLDER not in sql:
                 raise ValueError(f"step {step.name}: {config.sql} must select FROM `{SOURCE_PLACEHOLDER}`")
+            if config.source in PARTITIONED_SOURCES and config.require_partition_filter:
+                problem = partition_guard.missing_partition_filter(sql, SOURCE_PLACEHOLDER)
+                if problem:
+                    raise ValueError(f"step {step.name}: {config.sql} {problem}")
         else:
             earlier = [s.name for s in pipeline.steps[:index]]
             if not earlier or (config.from_step and config.from_step not in earlier):
@@ -117,14 +132,9 @@ class BigQueryEtl:
         previous_watermark = ctx.previous.source_watermark if ctx.previous else None
         if config.gate and (previous_watermark is None or ctx.run.force_refresh):
             return StepOutcome(rows=0)  # nothing to compare with, or told to reload: no need to look
-        sql = (ctx.pipeline.directory / str(config.sql)).read_text()
-        warehouse = ctx.warehouses.platform()
-        if config.source:
-            integration_type, field = SOURCES[config.source]
-            secret = ctx.integrations[integration_type]
-            source_table = identifiers.table_id(secret.metadata.get(field), field)
-            sql = sql.replace(SOURCE_PLACEHOLDER, source_table)
-            warehouse = ctx.warehouses.for_credentials(secret.credentials)
+        sql, warehouse = _resolved(config, ctx)
+        if not ctx.bytes_checked:
+            self._check_budgets(step, ctx)
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
@@ -142,6 +152,28 @@ class BigQueryEtl:
             index = result.columns.index(config.watermark_column)
             watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
         return replace(measured, output=result, watermark=watermark)
+
+    def _check_budgets(self, step: Step, ctx: StepContext) -> None:
+        """Dry-runs this query and every query step after it, before the first of them runs: a
+        run that would exceed a step's byte budget fails having billed nothing."""
+        ctx.bytes_checked = True
+        steps = ctx.pipeline.steps
+        for later in steps[steps.index(step) :]:
+            if later.processor != step.processor:
+                continue
+            config = self._config(later)
+            if config.sql is None:
+                continue
+            sql, warehouse = _resolved(config, ctx)
+            estimate = warehouse.estimate_bytes(
+                sql, ctx.parameters, labels=ctx.labels(later.name), max_bytes_billed=config.max_bytes_billed
+            )
+            if estimate > config.max_bytes_billed:
+                raise TerminalError(
+                    f"step {later.name}: the query would process {_size(estimate)} by its dry-run estimate, "
+                    f"over the step's budget max_bytes_billed = {_size(config.max_bytes_billed)}; nothing was "
+                    "run. Narrow what it reads (its partition window) or raise max_bytes_billed"
+                )
 
     def _load(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
         source_step = config.from_step or next(reversed(ctx.outputs))
@@ -170,6 +202,21 @@ class BigQueryEtl:
             table, day, result.columns, result.rows, labels=ctx.labels(step.name)
         )
         return StepOutcome(rows=loaded.rows, bytes_processed=loaded.bytes_processed)
+
+
+def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse]:
+    """The step's SQL with its source filled in, and the warehouse that may read that source."""
+    sql = (ctx.pipeline.directory / str(config.sql)).read_text()
+    if not config.source:
+        return sql, ctx.warehouses.platform()
+    integration_type, field = SOURCES[config.source]
+    secret = ctx.integrations[integration_type]
+    source_table = identifiers.table_id(secret.metadata.get(field), field)
+    return sql.replace(SOURCE_PLACEHOLDER, source_table), ctx.warehouses.for_credentials(secret.credentials)
+
+
+def _size(count: int) -> str:
+    return f"{count:,} bytes ({count / 1024**3:.2f} GiB)"
 
 
 def _as_watermark(value: Any) -> str | None:
