@@ -6,7 +6,7 @@ FROM `{source}`
 -- The export is partitioned by export day (_PARTITIONTIME): reading only the partitions that can
 -- hold the day's rows keeps the bytes a run is billed for flat however long the history is. A day's
 -- rows are exported from the day itself (a day before, for safety at the day's edge) until
--- @source_window_days after it; the pipeline's invoice-close run widens the window to the month's close.
+-- source_window_days after it; the pipeline's invoice-close run widens the window to the month's close.
 WHERE _PARTITIONTIME BETWEEN TIMESTAMP(DATE_SUB(@date, INTERVAL 1 DAY))
     AND TIMESTAMP(DATE_ADD(@date, INTERVAL @source_window_days DAY))
   AND usage_start_time >= TIMESTAMP(@date)
