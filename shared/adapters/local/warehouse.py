@@ -161,9 +161,14 @@ class DuckDBWarehouse:
         if unknown:
             raise TerminalError(f"Columns not in {table.dataset}.{table.name}: {', '.join(unknown)}")
         arrays = [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-        selects = ", ".join(f"UNNEST(${i + 1}::{types[name]}[])" for i, name in enumerate(columns))
+        # unnested as bound, then each value cast: about twice as fast as casting the whole lists
+        # (`$1::DATE[]`) first, and as exact (a list of Decimals binds as a DECIMAL wide enough for all)
+        unnested = ", ".join(f"UNNEST(${i + 1}) AS c{i}" for i in range(len(columns)))
+        casts = ", ".join(f"CAST(c{i} AS {types[name]})" for i, name in enumerate(columns))
         names = ", ".join(_quote(name) for name in columns)
-        cursor.execute(f"INSERT INTO {self._table_name(table)} ({names}) SELECT {selects}", arrays)
+        cursor.execute(
+            f"INSERT INTO {self._table_name(table)} ({names}) SELECT {casts} FROM (SELECT {unnested})", arrays
+        )
 
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels
