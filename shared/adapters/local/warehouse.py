@@ -54,6 +54,8 @@ class DuckDBWarehouse:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connection: Any = None
+        self._attached: set[str] = set()
+        """Projects known to be attached: every query checks, and asking DuckDB cost ~1-2 ms each time."""
 
     # -- connection management ---------------------------------------------------------------
     def _root(self) -> Any:
@@ -78,18 +80,18 @@ class DuckDBWarehouse:
 
     def attach_project(self, project: str, *, create: bool = False) -> None:
         """Makes ``project`` addressable as a catalog (another project's data, e.g. a billing export)."""
-        if project == self.project:
+        if project == self.project or project in self._attached:
             return
         root = self._root()
         with self._lock:
             attached = {row[0] for row in root.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
-            if project in attached:
-                return
-            path = self.directory / f"{project}.duckdb"
-            if not path.exists() and not create:
-                raise TerminalError(f"Not found: project {project}")
-            literal = "'" + str(path).replace("'", "''") + "'"
-            root.execute(f"ATTACH {literal} AS {_quote(project)}")
+            if project not in attached:
+                path = self.directory / f"{project}.duckdb"
+                if not path.exists() and not create:
+                    raise TerminalError(f"Not found: project {project}")
+                literal = "'" + str(path).replace("'", "''") + "'"
+                root.execute(f"ATTACH {literal} AS {_quote(project)}")
+            self._attached.add(project)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -215,6 +217,7 @@ class DuckDBWarehouse:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            self._attached = set()
         self._local = threading.local()
 
 
