@@ -1,11 +1,10 @@
-"""``gcp.bq_etl``: a warehouse query step, a gate step, or a day-partition load step.
+"""``gcp.bq_etl``: a warehouse query step, a watermark step, or a day-partition load step.
 
 A query step runs BigQuery SQL against the org's source (its billing export, read with the org's
 own credentials) and keeps the already-aggregated result. A load step writes the previous step's
-result into the org's dataset, replacing exactly one day partition, so re-running a day is
-idempotent and leaves other days untouched. A gate step (``gate: source_changed``) reads the
-source's watermark for the day and ends the run early when it equals the one the last COMPLETE
-run of the same day saw, unless the run asks for ``force_refresh``.
+result into the org's dataset, replacing exactly one day partition (``warehouse.load_day``). A
+step marked ``gate: source_changed`` runs a query whose only value is the source's watermark for the
+day; whether the run goes on is the engine's decision (``shared.pipelines.runner``).
 
 Cost: the billing export is partitioned, so its SQL must bound the partitions it reads (checked at
 load, ``partition_guard``), and before a run's first real query every query step still ahead is
@@ -14,46 +13,40 @@ dry-run: a run whose estimate exceeds a step's ``max_bytes_billed`` fails before
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared import providers
 from shared.domain import identifiers
-from shared.domain.integrations import GCP_SA
 from shared.domain.runs import iso
 from shared.errors import TerminalError
 from shared.pipelines import partition_guard
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
-from shared.ports import Column, QueryResult, TableSpec, Warehouse
+from shared.pipelines.processors import load_day
+from shared.pipelines.processors.load_day import ColumnConfig
+from shared.pipelines.runner import baseline_watermark
+from shared.ports import Warehouse
 
-SOURCES = {"integration.billing_export_table": (GCP_SA, "billing_export_table")}
-"""Where a source table id may come from: the server-side integration record, never a request."""
+SOURCE_PLACEHOLDER = "{source}"
+DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
 PARTITIONED_SOURCES = {"integration.billing_export_table"}
 """Sources partitioned by ``_PARTITIONTIME`` (the Cloud Billing export): SQL reading them must
 bound the partitions it reads unless its step sets ``require_partition_filter: false``."""
-SOURCE_PLACEHOLDER = "{source}"
-DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
-
-
-class ColumnConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")
-    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
-    mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
 
 class BqEtlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    # query step
-    source: Literal["integration.billing_export_table"] | None = None
+    # query step (``source``: one the gcp provider declares, checked at load)
+    source: str | None = None
     sql: str | None = None
     max_bytes_billed: int = Field(default=DEFAULT_MAX_BYTES_BILLED, gt=0)
     watermark_column: str | None = None
     """An output column whose maximum is the source's watermark (recorded on the run)."""
-    gate: Literal["source_changed"] | None = None
     require_partition_filter: bool = True
     """False accepts SQL that reads a partitioned source without a partition filter (a full scan)."""
     # load step
@@ -69,19 +62,30 @@ class BqEtlConfig(BaseModel):
     def one_kind(self) -> BqEtlConfig:
         if (self.sql is None) == (self.target_table is None):
             raise ValueError("a gcp.bq_etl step needs exactly one of `sql` (query) or `target_table` (load)")
-        if self.gate and self.watermark_column:
-            raise ValueError("a gate step reads its watermark from its only column: drop `watermark_column`")
         if self.target_table is not None:
-            names = {column.name for column in self.table_schema}
-            if not names:
+            if not self.table_schema:
                 raise ValueError("a load step needs a `schema`")
-            date_columns = {column.name for column in self.table_schema if column.type == "DATE"}
-            if self.partition_by not in date_columns:
-                raise ValueError("`partition_by` must name a DATE column of the schema")
-            missing = [name for name in self.clustering if name not in names]
-            if missing:
-                raise ValueError(f"clustering columns not in schema: {', '.join(missing)}")
+            try:
+                self.load_config()  # the same rules as warehouse.load_day
+            except ValidationError as exc:
+                raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
+
+    def load_config(self) -> load_day.LoadConfig:
+        return load_day.LoadConfig.model_validate(
+            self.model_dump(
+                include={
+                    "target_table",
+                    "from_step",
+                    "partition_by",
+                    "partition_parameter",
+                    "write_disposition",
+                    "clustering",
+                    "table_schema",
+                },
+                by_alias=True,
+            )
+        )
 
 
 class BigQueryEtl:
@@ -100,10 +104,12 @@ class BigQueryEtl:
         try:
             config = self._config(step)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"step {step.name}: config{'.' + where if where else ''}: {first['msg']}") from None
+            raise load_day.describe(step, exc) from None
         if config.sql is not None:
+            if config.source and providers.source("gcp", config.source) is None:
+                raise ValueError(f"step {step.name}: unknown source {config.source}")
+            if step.gate and config.watermark_column:
+                raise ValueError(f"step {step.name}: a gate reads its watermark from its only column")
             sql_path = (pipeline.directory / config.sql).resolve()
             if pipeline.directory.resolve() not in sql_path.parents or not sql_path.is_file():
                 raise ValueError(f"step {step.name}: sql file {config.sql} not found beside the pipeline file")
@@ -115,56 +121,60 @@ class BigQueryEtl:
                 if problem:
                     raise ValueError(f"step {step.name}: {config.sql} {problem}")
         else:
-            earlier = [s.name for s in pipeline.steps[:index]]
-            if not earlier or (config.from_step and config.from_step not in earlier):
-                raise ValueError(f"step {step.name}: a load step needs an earlier query step")
-            parameter = pipeline.parameter(config.partition_parameter)
-            if parameter is None or parameter.type != "date":
-                raise ValueError(f"step {step.name}: partition_parameter must name a date parameter")
+            load_day.check_placement(step, config.load_config(), pipeline, index)
 
-    def run(self, step: Step, ctx: StepContext) -> StepOutcome:
+    def run(self, step: Step, ctx: StepContext, outputs: Mapping[str, Any]) -> StepOutcome:
         config = self._config(step)
         if config.sql is not None:
             return self._query(step, config, ctx)
-        return self._load(step, config, ctx)
+        return load_day.load(step, config.load_config(), ctx, outputs)
 
     def _query(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
-        previous_watermark = ctx.previous.source_watermark if ctx.previous else None
-        if config.gate and (previous_watermark is None or ctx.run.force_refresh):
-            return StepOutcome(rows=0)  # nothing to compare with, or told to reload: no need to look
-        sql, warehouse = _resolved(config, ctx)
-        if not ctx.bytes_checked:
+        if step.gate and baseline_watermark(ctx) is None:
+            return StepOutcome(rows=0)  # the engine has nothing to compare it with: no need to look
+        sql, warehouse, source_table = _resolved(config, ctx)
+        if self._first_query(step, ctx):
             self._check_budgets(step, ctx)
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
+        warnings: tuple[str, ...] = ()
+        if config.source and not step.gate and not result.rows:
+            day = ctx.parameters.get("date")
+            when = f" for {day.isoformat()}" if isinstance(day, date) else ""
+            warnings = (f"no source rows{when} in `{source_table}`",)
         measured = StepOutcome(
-            rows=len(result.rows), bytes_processed=result.bytes_processed, bytes_billed=result.bytes_billed
+            rows=len(result.rows),
+            bytes_processed=result.bytes_processed,
+            bytes_billed=result.bytes_billed,
+            warnings=warnings,
         )
-        if config.gate:
-            watermark = _as_watermark(result.rows[0][0] if result.rows else None)
-            reason = None
-            if ctx.previous and watermark is not None and watermark == previous_watermark:
-                reason = f"source unchanged since run {ctx.previous.pipeline_logging_id}"
-            return replace(measured, watermark=watermark, skip_reason=reason)
+        if step.gate:
+            return replace(measured, watermark=_as_watermark(result.rows[0][0] if result.rows else None))
         watermark = None
         if config.watermark_column and config.watermark_column in result.columns:
             index = result.columns.index(config.watermark_column)
             watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
         return replace(measured, output=result, watermark=watermark)
 
+    def _first_query(self, step: Step, ctx: StepContext) -> bool:
+        """Whether no step before this one has queried in this run (a gate queries only when the
+        engine has a watermark to compare with)."""
+        return not any(
+            earlier.processor == step.processor
+            and self._config(earlier).sql is not None
+            and (not earlier.gate or baseline_watermark(ctx) is not None)
+            for earlier in ctx.pipeline.steps[: ctx.pipeline.steps.index(step)]
+        )
+
     def _check_budgets(self, step: Step, ctx: StepContext) -> None:
         """Dry-runs this query and every query step after it, before the first of them runs: a
         run that would exceed a step's byte budget fails having billed nothing."""
-        ctx.bytes_checked = True
-        steps = ctx.pipeline.steps
-        for later in steps[steps.index(step) :]:
-            if later.processor != step.processor:
+        for later in ctx.pipeline.steps[ctx.pipeline.steps.index(step) :]:
+            if later.processor != step.processor or self._config(later).sql is None:
                 continue
             config = self._config(later)
-            if config.sql is None:
-                continue
-            sql, warehouse = _resolved(config, ctx)
+            sql, warehouse, _ = _resolved(config, ctx)
             estimate = warehouse.estimate_bytes(
                 sql, ctx.parameters, labels=ctx.labels(later.name), max_bytes_billed=config.max_bytes_billed
             )
@@ -175,44 +185,19 @@ class BigQueryEtl:
                     "run. Narrow what it reads (its partition window) or raise max_bytes_billed"
                 )
 
-    def _load(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
-        source_step = config.from_step or next(reversed(ctx.outputs))
-        result = ctx.outputs[source_step]
-        if not isinstance(result, QueryResult):
-            raise TerminalError(f"step {step.name}: step {source_step} produced no rows to load")
-        day = ctx.parameters[config.partition_parameter]
-        assert isinstance(day, date)
-        partition_index = (
-            result.columns.index(str(config.partition_by)) if config.partition_by in result.columns else -1
-        )
-        if partition_index < 0:
-            raise TerminalError(f"step {step.name}: query result has no {config.partition_by} column")
-        stray = sum(1 for row in result.rows if row[partition_index] != day)
-        if stray:
-            # loading them would write outside the partition being replaced
-            raise TerminalError(f"step {step.name}: {stray} rows fall outside the {day.isoformat()} partition")
-        table = TableSpec(
-            dataset=ctx.org.dataset,
-            name=str(config.target_table),
-            columns=tuple(Column(c.name, c.type, c.mode) for c in config.table_schema),
-            partition_field=config.partition_by,
-            clustering=config.clustering,
-        )
-        loaded = ctx.warehouses.platform().replace_partition(
-            table, day, result.columns, result.rows, labels=ctx.labels(step.name)
-        )
-        return StepOutcome(rows=loaded.rows, bytes_processed=loaded.bytes_processed)
 
-
-def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse]:
-    """The step's SQL with its source filled in, and the warehouse that may read that source."""
+def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse, str | None]:
+    """The step's SQL with its source filled in, the warehouse that may read that source, and the
+    source table (None for a query of the platform's own tables)."""
     sql = (ctx.pipeline.directory / str(config.sql)).read_text()
-    if not config.source:
-        return sql, ctx.warehouses.platform()
-    integration_type, field = SOURCES[config.source]
-    secret = ctx.integrations[integration_type]
+    source = providers.source("gcp", config.source) if config.source else None
+    if source is None:
+        return sql, ctx.warehouses.platform(), None
+    field = str(source.metadata_field)
+    secret = ctx.integrations[source.integration]
     source_table = identifiers.table_id(secret.metadata.get(field), field)
-    return sql.replace(SOURCE_PLACEHOLDER, source_table), ctx.warehouses.for_credentials(secret.credentials)
+    warehouse = ctx.warehouses.for_credentials(secret.credentials)
+    return sql.replace(SOURCE_PLACEHOLDER, source_table), warehouse, source_table
 
 
 def _size(count: int) -> str:
