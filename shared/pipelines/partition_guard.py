@@ -7,14 +7,53 @@ expressions (literals, query parameters and functions of them). A query over the
 its cost grows every day. The check reads the SQL's parsed form: the query that reads the source
 must bound the partition column from below and from above in the top-level ``AND`` of its
 ``WHERE``. A step may opt out (``require_partition_filter: false``) when a full scan is meant.
+
+Parsing needs sqlglot, whose import alone costs about 0.1 s: on a function's first request (every
+function loads the pipeline file) that doubled the submit function's time to a first answer. So the
+SQL files that passed are recorded by their digest in ``partition_filters.json`` beside the pipeline
+files (``python -m shared.pipelines.partition_guard configs`` writes it; a test keeps it current),
+and a file whose exact text is recorded there is not parsed again. Any other text is parsed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 PARTITION_COLUMNS = frozenset({"_PARTITIONTIME", "_PARTITIONDATE"})
+VERIFIED_FILE = "partition_filters.json"
+"""Beside the pipeline files of a folder: the digests of its SQL files that passed the check."""
 _SENTINEL = "cloudact_partitioned_source"
+
+
+def digest(sql: str, source_placeholder: str) -> str:
+    return hashlib.sha256(f"{source_placeholder}\0{sql}".encode()).hexdigest()
+
+
+def verified_digests(directory: Path) -> frozenset[str]:
+    """The digests recorded in ``directory``'s ``partition_filters.json`` (none if it has none)."""
+    path = directory / VERIFIED_FILE
+    try:
+        return _read_verified(path, path.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return frozenset()
+
+
+@lru_cache(maxsize=32)
+def _read_verified(path: Path, mtime_ns: int) -> frozenset[str]:
+    document = json.loads(path.read_text())
+    return frozenset(document.get("verified", {}).values())
+
+
+def check(sql: str, source_placeholder: str, directory: Path) -> str | None:
+    """``missing_partition_filter``, skipped for a text recorded as passing in ``directory``."""
+    if digest(sql, source_placeholder) in verified_digests(directory):
+        return None
+    return missing_partition_filter(sql, source_placeholder)
 
 
 def missing_partition_filter(sql: str, source_placeholder: str) -> str | None:
@@ -86,3 +125,32 @@ def _bounds(conjunct: Any, exp: Any) -> tuple[bool, bool]:
     if not (_is_partition_column(left, exp) and _constant(right, exp)):
         return False, False
     return kind in ("low", "both"), kind in ("high", "both")
+
+
+def record(configs_dir: Path, source_placeholder: str = "{source}") -> list[Path]:
+    """Writes ``partition_filters.json`` in every pipeline folder under ``configs_dir`` whose SQL
+    files read the source: the digests of those that pass. Returns the files written."""
+    written = []
+    for folder in sorted({path.parent for path in configs_dir.glob("*/*/*.yml")}):
+        verified = {}
+        for sql_path in sorted(folder.glob("sql/*.sql")):
+            sql = sql_path.read_text()
+            if source_placeholder in sql and missing_partition_filter(sql, source_placeholder) is None:
+                verified[sql_path.relative_to(folder).as_posix()] = digest(sql, source_placeholder)
+        target = folder / VERIFIED_FILE
+        if verified:
+            document = {
+                "about": "SQL files whose partition filter was checked (shared/pipelines/partition_guard.py); "
+                "regenerate with: python -m shared.pipelines.partition_guard configs",
+                "verified": verified,
+            }
+            target.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+            written.append(target)
+        else:
+            target.unlink(missing_ok=True)
+    return written
+
+
+if __name__ == "__main__":
+    for path in record(Path(sys.argv[1] if len(sys.argv) > 1 else "configs")):
+        print(path)

@@ -3,6 +3,9 @@ parsed form of the pipeline's own SQL, and on a pipeline file that forgets it.""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import yaml
 from sqlglot import exp
 
 from shared.errors import ConfigError
-from shared.pipelines import config
+from shared.pipelines import config, partition_guard
 from shared.pipelines.partition_guard import missing_partition_filter
 from shared.settings import PROJECT_ROOT
 
@@ -138,3 +141,40 @@ def test_bad_parameter_bounds_are_refused_at_load(tmp_path: Path, change: dict[s
     (target / "billing.yml").write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=reason):
         config.parse(target / "billing.yml")
+
+
+def test_the_recorded_verdicts_are_current(tmp_path: Path) -> None:
+    # the repository's configs as they are, re-recorded: nothing may differ
+    shutil.copytree(PROJECT_ROOT / "configs", tmp_path / "configs")
+    for stale in (tmp_path / "configs").rglob(partition_guard.VERIFIED_FILE):
+        stale.unlink()
+    written = partition_guard.record(tmp_path / "configs")
+    assert written, "the billing pipeline's SQL is recorded"
+    for path in written:
+        committed = PROJECT_ROOT / path.relative_to(tmp_path)
+        assert committed.is_file() and committed.read_text() == path.read_text(), (
+            f"{committed} is stale: run `python -m shared.pipelines.partition_guard configs`"
+        )
+
+
+def test_a_recorded_sql_file_loads_without_sqlglot_and_a_changed_one_is_checked_again(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from shared.domain.runs import PipelineRef\n"
+        "from shared.pipelines import config\n"
+        "from shared.settings import PROJECT_ROOT\n"
+        "config.load(PROJECT_ROOT / 'configs', PipelineRef('gcp', 'cost', 'billing'))\n"
+        "print('sqlglot' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"  # a function's first request does not pay sqlglot's import
+
+    folder = tmp_path / "gcp" / "cost"
+    shutil.copytree(BILLING.parent, folder)
+    assert (folder / partition_guard.VERIFIED_FILE).is_file()
+    daily = folder / "sql" / "billing_daily.sql"
+    text = daily.read_text()
+    unbounded = text[: text.index("WHERE _PARTITIONTIME")] + f"WHERE {DAY_FILTER}\n" + text[text.index("GROUP BY") :]
+    daily.write_text(unbounded)
+    with pytest.raises(ConfigError, match="without bounding it from below and above"):
+        config.parse(folder / "billing.yml")

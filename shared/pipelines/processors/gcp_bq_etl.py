@@ -117,7 +117,7 @@ class BigQueryEtl:
             if config.source and SOURCE_PLACEHOLDER not in sql:
                 raise ValueError(f"step {step.name}: {config.sql} must select FROM `{SOURCE_PLACEHOLDER}`")
             if config.source in PARTITIONED_SOURCES and config.require_partition_filter:
-                problem = partition_guard.missing_partition_filter(sql, SOURCE_PLACEHOLDER)
+                problem = partition_guard.check(sql, SOURCE_PLACEHOLDER, pipeline.directory)
                 if problem:
                     raise ValueError(f"step {step.name}: {config.sql} {problem}")
         else:
