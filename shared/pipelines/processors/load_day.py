@@ -22,7 +22,7 @@ from shared.ports import Column, QueryResult, TableSpec
 class ColumnConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")
-    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOL", "DATE", "TIMESTAMP"]
+    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
     mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
 
