@@ -187,3 +187,27 @@ def test_a_running_serve_is_not_waited_for(tmp_path: Path) -> None:
     finally:
         held.release()
     assert folder_lock.holder(tmp_path) is None
+
+
+def test_the_partition_time_comes_from_the_file_when_it_carries_it_else_from_export_time(
+    warehouse: Any, tmp_path: Path
+) -> None:
+    # rows exported at 2025-11-26 02:00 UTC: partition 2025-11-26 unless the file says otherwise
+    carried = row(_PARTITIONTIME="2025-11-28 00:00:00 UTC")
+    without = {**row(), "_PARTITIONTIME": None}
+    export_import.import_file(warehouse, rows(tmp_path / "p.json", [carried, without]), TABLE)
+    found = warehouse.execute_native(f"SELECT CAST(timezone('UTC', partition_time) AS DATE) FROM {NAME} ORDER BY 1")
+    assert [str(day) for (day,) in found] == ["2025-11-26", "2025-11-28"]
+    parquet = tmp_path / "p.parquet"
+    warehouse.execute_native(
+        f"COPY (SELECT * EXCLUDE (partition_time), partition_time + INTERVAL 1 DAY AS _PARTITIONTIME FROM {NAME}) "
+        f"TO '{parquet}' (FORMAT PARQUET)"
+    )
+    export_import.import_file(warehouse, parquet, TABLE)
+    found = warehouse.execute_native(f"SELECT CAST(timezone('UTC', partition_time) AS DATE) FROM {NAME} ORDER BY 1")
+    assert [str(day) for (day,) in found] == ["2025-11-27", "2025-11-29"]
+    # and without it, the export time's UTC day, as BigQuery partitions the export
+    export_import.import_file(warehouse, rows(tmp_path / "plain.json", [row()]), TABLE)
+    assert [str(d) for (d,) in warehouse.execute_native(f"SELECT CAST(partition_time AS DATE) FROM {NAME}")] == [
+        "2025-11-26"
+    ]
