@@ -76,6 +76,13 @@ class Warehouse(Protocol):
         """Runs one statement; values are bound as named parameters (``@name``), never formatted in."""
         ...
 
+    def estimate_bytes(
+        self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
+    ) -> int:
+        """The bytes ``query`` would process (and be billed for), without running it: a dry run.
+        Errors as ``query`` would raise them (a query that cannot succeed is terminal)."""
+        ...
+
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels
     ) -> LoadResult:

@@ -194,7 +194,7 @@ class LocalScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, str] | None = None) -> Any:
+    def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, Any] | None = None) -> Any:
         from shared import runtime
         from shared.domain.runs import iso
 
@@ -221,6 +221,13 @@ class LocalScheduler:
             for moment in fire_times(schedule, after, until):
                 response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}", moment, {"pipeline": ref.path})
                 log.info(f"scheduled tick for {ref.path}: HTTP {response.status_code}")
+                fired += 1
+            for moment in (
+                fire_times(schedule, after, until, schedule.invoice_close_cron) if schedule.invoice_close_cron else []
+            ):
+                body = {"pipeline": ref.path, "invoice_close": True}
+                response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}-invoice-close", moment, body)
+                log.info(f"invoice-close tick for {ref.path}: HTTP {response.status_code}")
                 fired += 1
         return fired
 

@@ -42,6 +42,12 @@ def _coerce(parameter: Parameter, value: Any, today: date) -> Any:
     if parameter.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidRequest(f"Invalid {field}: expected an integer", field=field)
+        if (parameter.minimum is not None and value < parameter.minimum) or (
+            parameter.maximum is not None and value > parameter.maximum
+        ):
+            bounds = [f"at least {parameter.minimum}"] if parameter.minimum is not None else []
+            bounds += [f"at most {parameter.maximum}"] if parameter.maximum is not None else []
+            raise InvalidRequest(f"Invalid {field}: expected an integer {' and '.join(bounds)}", field=field)
         return value
     if not isinstance(value, bool):
         raise InvalidRequest(f"Invalid {field}: expected true or false", field=field)

@@ -424,12 +424,21 @@ def _function_route_table(name: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("job", "path"), [("pipeline_tick", "/api/v1/scheduler/tick"), ("reaper", "/api/v1/scheduler/reap")]
+    ("job", "path"),
+    [
+        ("pipeline_tick", "/api/v1/scheduler/tick"),
+        ("pipeline_invoice_close", "/api/v1/scheduler/tick"),
+        ("reaper", "/api/v1/scheduler/reap"),
+    ],
 )
 def test_scheduler_jobs_post_to_the_scheduler_routes_with_an_oidc_token_for_its_url(
     module: hcl.Module, job: str, path: str
 ) -> None:
-    assert set(module.resources_of("google_cloud_scheduler_job")) == {"pipeline_tick", "reaper"}
+    assert set(module.resources_of("google_cloud_scheduler_job")) == {
+        "pipeline_tick",
+        "pipeline_invoice_close",
+        "reaper",
+    }
     body = clean(module.resource("google_cloud_scheduler_job", job))
     assert _gated_by_scheduler(body), f"google_cloud_scheduler_job.{job} must exist only with the scheduler"
     assert ("POST", path) in _function_route_table("scheduler")
@@ -444,10 +453,16 @@ def test_scheduler_jobs_post_to_the_scheduler_routes_with_an_oidc_token_for_its_
     assert body["depends_on"] == ["${google_cloud_run_v2_service_iam_member.scheduler_invokes_scheduler}"]
 
 
-def test_each_tick_job_names_its_pipeline_and_fires_on_the_files_schedule(module: hcl.Module) -> None:
+@pytest.mark.parametrize(
+    ("resource", "pipelines"),
+    [("pipeline_tick", "scheduled_pipelines"), ("pipeline_invoice_close", "invoice_close_pipelines")],
+)
+def test_each_tick_job_names_its_pipeline_and_fires_on_the_files_schedule(
+    module: hcl.Module, resource: str, pipelines: str
+) -> None:
     # Which pipelines get a job is test_pipeline_schedules.py's subject; this is what each job sends.
-    job = clean(module.resource("google_cloud_scheduler_job", "pipeline_tick"))
-    assert job["for_each"] == "${var.scheduler.enabled ? local.scheduled_pipelines : {}}"
+    job = clean(module.resource("google_cloud_scheduler_job", resource))
+    assert job["for_each"] == f"${{var.scheduler.enabled ? local.{pipelines} : {{}}}}"
     assert job["name"] == "${var.name_prefix}-${each.value.job_id}"
     assert (job["schedule"], job["time_zone"]) == ("${each.value.cron}", "${each.value.time_zone}")
     target = block(job, "http_target")
