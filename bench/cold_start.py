@@ -116,7 +116,7 @@ class Fixture:
         data_dir = workdir / "data"
         server = ServerChild.start("gateway", data_dir, workdir / "fixture.log")
         try:
-            api_key, run_id = onboard_with_a_run(server.url, ORG, "2001-01-01")
+            api_key, run_id = onboard_with_a_run(server.url, ORG, "2010-01-01")
         finally:
             server.stop()
         return cls(data_dir, api_key, run_id)
@@ -124,7 +124,7 @@ class Fixture:
     def request_for(self, target: str, attempt: int) -> tuple[str, str, dict[str, str], bytes | None]:
         """(method, path, headers, body) of the first request for ``target``."""
         if target == "submit":
-            day = date(2002, 1, 1) + timedelta(days=attempt)  # a new day each time: no 409
+            day = date(2011, 1, 1) + timedelta(days=attempt)  # a new day each time: no 409
             body = json.dumps({"date": day.isoformat()}).encode()
             headers = {"X-API-Key": self.api_key, "Content-Type": "application/json"}
             return "POST", f"/api/v1/pipelines/run/{ORG}/gcp/cost/billing", headers, body

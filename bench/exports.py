@@ -22,6 +22,9 @@ EXPORT_PROJECT, EXPORT_DATASET, EXPORT_TABLE = DEFAULT_TABLE.split(".")
 END_DATE = date(2026, 1, 30)
 DAYS = 30
 SEED = 7
+# Bumped whenever the generator's output changes, so a cache from an older layout is never reused
+# (2: the export carries its partition time, which the pipeline's partition filter reads).
+LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def spec_for(rows: int, days: int = DAYS, seed: int = SEED) -> ExportSpec:
 
 
 def cache_path(spec: ExportSpec, cache_dir: Path) -> Path:
-    key = f"rows{spec.rows}_days{spec.days}_seed{spec.seed}_end{spec.end_date.isoformat()}"
+    key = f"rows{spec.rows}_days{spec.days}_seed{spec.seed}_end{spec.end_date.isoformat()}_layout{LAYOUT}"
     return cache_dir / "exports" / key / f"{EXPORT_PROJECT}.duckdb"
 
 

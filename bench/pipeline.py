@@ -30,6 +30,8 @@ PIPELINE_PATH = "gcp/cost/billing"
 # the push delivery's poll interval in shared/local_stack/server.py: pauses are drawn across it
 TRIGGER_PAUSE_MAX_S = 0.2
 PIPELINE_SQL = Path(__file__).resolve().parent.parent / "configs" / "gcp" / "cost" / "sql" / "billing_daily.sql"
+SOURCE_WINDOW_DAYS = 5
+"""The billing pipeline's default ``source_window_days``, bound as the pipeline binds it."""
 
 # The floor: what a person would write for DuckDB by hand. Same columns, groups and sums as
 # configs/gcp/cost/sql/billing_daily.sql; credits through list functions (the fast form), the day
@@ -66,10 +68,14 @@ def transpiled_sql() -> str:
 
 
 def naive_transpiled_sql() -> str:
-    """sqlglot alone, without the project's LIST_SUM rewrite: the correlated-subquery trap."""
+    """sqlglot alone, without the project's LIST_SUM rewrite: the correlated-subquery trap (the
+    partition pseudo-column still mapped, or DuckDB could not run it at all)."""
     import sqlglot
 
-    return sqlglot.transpile(bigquery_sql(), read="bigquery", write="duckdb")[0]
+    from shared.adapters.local import sql_dialect
+
+    tree = sqlglot.parse_one(bigquery_sql(), read="bigquery").transform(sql_dialect._partition_pseudo_column)
+    return tree.sql(dialect="duckdb")
 
 
 class Floor:
@@ -103,15 +109,16 @@ class Floor:
 
     def transpiled_fetch(self) -> float:
         """The transpiler's output, run the way the warehouse adapter runs it (bound parameters)."""
-        return self._timed(self.transpiled, {"date": self.day})[0]
+        return self._timed(self.transpiled, {"date": self.day, "source_window_days": SOURCE_WINDOW_DAYS})[0]
 
     def naive_fetch(self) -> float:
-        return self._timed(naive_transpiled_sql(), {"date": self.day})[0]
+        return self._timed(naive_transpiled_sql(), {"date": self.day, "source_window_days": SOURCE_WINDOW_DAYS})[0]
 
     def same_result(self) -> bool:
         """The transpiled query and the hand-written floor compute the same rows (float tolerance)."""
         _, hand = self._timed(self.hand_sql + " ORDER BY ALL")
-        _, transpiled = self._timed(f"SELECT * FROM ({self.transpiled}) ORDER BY ALL", {"date": self.day})
+        params = {"date": self.day, "source_window_days": SOURCE_WINDOW_DAYS}
+        _, transpiled = self._timed(f"SELECT * FROM ({self.transpiled}) ORDER BY ALL", params)
         if len(hand) != len(transpiled):
             return False
         return all(

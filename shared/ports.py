@@ -76,6 +76,13 @@ class Warehouse(Protocol):
         """Runs one statement; values are bound as named parameters (``@name``), never formatted in."""
         ...
 
+    def estimate_bytes(
+        self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
+    ) -> int:
+        """The bytes ``query`` would process (and be billed for), without running it: a dry run.
+        Errors as ``query`` would raise them (a query that cannot succeed is terminal)."""
+        ...
+
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels
     ) -> LoadResult:
@@ -107,6 +114,10 @@ class DuplicateRun(Exception):
     def __init__(self, existing: Run) -> None:
         super().__init__(existing.pipeline_logging_id)
         self.existing = existing
+
+
+class OrgAtCapacity(Exception):
+    """Raised by ``Store.claim_run`` when the run's org already has ``max_running`` runs RUNNING."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +164,16 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> Run | None: ...
 
-    def claim_run(self, run_id: str, claim_token: str, now: str, lease_expires_at: str) -> Run | None:
-        """PENDING (or RUNNING with an expired lease) -> RUNNING for this claim; None if not claimable."""
+    def claim_run(
+        self, run_id: str, claim_token: str, now: str, lease_expires_at: str, max_running: int | None = None
+    ) -> Run | None:
+        """PENDING (or RUNNING with an expired lease) -> RUNNING for this claim; None if not claimable.
+
+        With ``max_running``, a PENDING run is claimed only while fewer than that many of its org's
+        runs are RUNNING, decided in the same transaction as the claim (a burst of deliveries
+        cannot overshoot it); otherwise ``OrgAtCapacity`` and nothing changes. Reclaiming a RUNNING
+        run whose worker died does not add to the count, so it is never refused.
+        """
         ...
 
     def update_run(

@@ -26,6 +26,13 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _non_negative(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 # Each port's adapter: the embedded one or Google's. CLOUDACT_BACKEND picks the default for all four;
 # each can be overridden alone (e.g. Google's services with the local key file, as the emulator
 # tests do, since Cloud KMS has no emulator).
@@ -73,6 +80,11 @@ class Settings:
     auth_failure_limit: int
     """Failed authentications from one client within ``auth_failure_window_s`` before it gets 429."""
     auth_failure_window_s: int
+    trusted_proxies: int = 0
+    """Proxies in front of the functions that append the caller's address to X-Forwarded-For (and
+    that a client cannot bypass): 0 locally (the connecting address is the client), 1 on a Cloud
+    Functions URL (Google's front end appends it), 2 behind the external load balancer (it appends
+    the client's address and its own)."""
     # -- scheduling and backfill ----------------------------------------------------------------
     max_running_per_org: int = 4
     """Runs of one org executing at once; more wait in the queue (redelivered with backoff)."""
@@ -134,6 +146,7 @@ class Settings:
             pending_timeout_s=_int("CLOUDACT_PENDING_TIMEOUT_S", 4 * 3600),
             auth_failure_limit=_int("CLOUDACT_AUTH_FAILURE_LIMIT", 20),
             auth_failure_window_s=_int("CLOUDACT_AUTH_FAILURE_WINDOW_S", 300),
+            trusted_proxies=_non_negative("CLOUDACT_TRUSTED_PROXIES", 0 if backend == "local" else 1),
             max_running_per_org=_int("CLOUDACT_MAX_RUNNING_PER_ORG", 4),
             max_backfill_days=_int("CLOUDACT_MAX_BACKFILL_DAYS", 366),
             scheduler_audience=os.environ.get("CLOUDACT_SCHEDULER_AUDIENCE")

@@ -135,6 +135,9 @@ locals {
     CLOUDACT_FIRESTORE_DATABASE = google_firestore_database.state.name
     CLOUDACT_BQ_LOCATION        = var.bigquery_location
     CLOUDACT_MAX_BYTES_BILLED   = tostring(var.max_bytes_billed)
+    # How many X-Forwarded-For entries, counted from the right, Google appended: the caller's
+    # address is the leftmost of those (docs/deploy.md, "Client identity").
+    CLOUDACT_TRUSTED_PROXIES = local.api_via_load_balancer ? "2" : "1"
   }
 
   # Fixed by the application code (shared/services/history.py, the Firestore store).

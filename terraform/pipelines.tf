@@ -44,4 +44,17 @@ locals {
     }
     if try(document.schedule, null) != null
   }
+
+  # One entry per scheduled pipeline whose schedule has an `invoice_close_cron`: its monthly
+  # invoice-close job (scheduler.tf), which re-runs the closed invoice month's days with the source
+  # read up to the close (shared/services/scheduling.py).
+  invoice_close_pipelines = {
+    for ref, document in local.pipeline_documents : ref => {
+      job_id    = "${join("-", split("/", ref))}-invoice-close"
+      cron      = document.schedule.invoice_close_cron
+      time_zone = try(document.schedule.timezone, "UTC")
+      body      = jsonencode({ pipeline = ref, invoice_close = true })
+    }
+    if try(document.schedule.invoice_close_cron, null) != null
+  }
 }

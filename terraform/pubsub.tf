@@ -69,6 +69,16 @@ resource "google_pubsub_subscription" "runs_to_execute" {
       condition     = var.retry_minimum_backoff_seconds <= var.retry_maximum_backoff_seconds
       error_message = "retry_minimum_backoff_seconds must not exceed retry_maximum_backoff_seconds."
     }
+    # A delivery that finds its run held under a (possibly dead) worker's lease answers 503 and
+    # comes back after the backoff: the redeliveries must outlast the lease (timeout + 30 s), or the
+    # message is dead-lettered before any delivery may reclaim the run (docs/deploy.md, section 7).
+    precondition {
+      condition = sum(concat([0], [
+        for attempt in range(var.max_delivery_attempts - 1) :
+        min(var.retry_maximum_backoff_seconds, var.retry_minimum_backoff_seconds * pow(2, attempt))
+      ])) >= var.execute_timeout_seconds + 30
+      error_message = "The retry backoff summed over max_delivery_attempts must outlast the run lease (execute_timeout_seconds + 30 s): raise max_delivery_attempts or the backoff."
+    }
   }
 
   depends_on = [google_cloud_run_v2_service_iam_member.runs_push_invokes_execute]

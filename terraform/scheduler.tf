@@ -4,6 +4,8 @@
 #
 #   one tick job per scheduled pipeline file (pipelines.tf): on the file's cron, in its time
 #     zone, POST /api/v1/scheduler/tick {"pipeline": "<provider>/<domain>/<pipeline>"};
+#   one invoice-close job per pipeline whose schedule names an invoice_close_cron: once a month,
+#     POST /api/v1/scheduler/tick {"pipeline": ..., "invoice_close": true};
 #   one reaper job: every few minutes, POST /api/v1/scheduler/reap.
 #
 # Every call carries a Google OIDC token signed as the scheduler invoker account. Cloud Run lets
@@ -29,6 +31,42 @@ resource "google_cloud_scheduler_job" "pipeline_tick" {
     # A daily pipeline's next firing is a day away, so a failed tick is retried. Retrying is
     # safe: a retry carries the same X-CloudScheduler-JobName and X-CloudScheduler-ScheduleTime,
     # and the runs they key are created once (shared/services/scheduling.py).
+    retry_count          = 3
+    min_backoff_duration = "30s"
+    max_backoff_duration = "300s"
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${google_cloudfunctions2_function.function["scheduler"].service_config[0].uri}/api/v1/scheduler/tick"
+    body        = base64encode(each.value.body)
+    headers = {
+      "Content-Type" = "application/json"
+    }
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler_invoker[0].email
+      audience              = google_cloudfunctions2_function.function["scheduler"].service_config[0].uri
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.scheduler_invokes_scheduler]
+}
+
+resource "google_cloud_scheduler_job" "pipeline_invoice_close" {
+  for_each = var.scheduler.enabled ? local.invoice_close_pipelines : {}
+
+  name        = "${var.name_prefix}-${each.value.job_id}"
+  region      = var.region
+  description = "Re-runs the closed invoice month of ${each.key} for every active org, reading the export up to the close"
+  schedule    = each.value.cron
+  time_zone   = each.value.time_zone
+
+  attempt_deadline = "320s"
+
+  retry_config {
+    # The next firing is a month away; a retry carries the same job name and schedule time, so
+    # the runs it keys are created once.
     retry_count          = 3
     min_backoff_duration = "30s"
     max_backoff_duration = "300s"

@@ -120,8 +120,8 @@ variable "runs_topic_name" {
 
 variable "max_delivery_attempts" {
   type        = number
-  description = "Deliveries of one run message to the execute function before Pub/Sub moves it to the dead-letter topic."
-  default     = 5
+  description = "Deliveries of one run message to the execute function before Pub/Sub moves it to the dead-letter topic. With the default backoff (10 s doubling to 600 s), 10 deliveries span about 40 minutes: past the run lease, so a crashed run is reclaimed by a redelivery, with attempts to spare."
+  default     = 10
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100

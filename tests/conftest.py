@@ -7,6 +7,9 @@ import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -37,6 +40,14 @@ LEAKS = re.compile(
     r"[a-z0-9_]{3,50}_api_[A-Za-z0-9]{38}|sk-admin-[A-Za-z0-9_-]{8,}|sk-ant-admin[A-Za-z0-9_-]{8,}"
     r"|PRIVATE KEY|\"private_key\"|Traceback \(most recent"
 )
+
+
+SERVER_LOGS: list[Path] = []
+"""Log files of server processes the tests started: scanned like this process's own log."""
+
+
+def log_leaks(lines: list[str]) -> list[str]:
+    return [line for line in lines if LEAKS.search(line)]
 
 
 class LogCollector(logging.Handler):
@@ -83,7 +94,10 @@ def no_secret_or_stack_trace_in_any_log() -> Iterator[LogCollector]:
     logging.getLogger().addHandler(collector)
     yield collector
     logging.getLogger().removeHandler(collector)
-    leaks = [line for line in collector.lines if LEAKS.search(line)]
+    leaks = log_leaks(collector.lines)
+    for path in SERVER_LOGS:
+        if path.exists():
+            leaks += log_leaks(path.read_text(errors="replace").splitlines())
     assert not leaks, (
         f"{len(leaks)} log lines leak a secret or a stack trace, e.g. {LEAKS.sub('<redacted>', leaks[0])[:300]}"
     )
@@ -100,6 +114,80 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     web._limiter = None  # failed-auth counts are per process: start each test clean
     yield get_settings()
     runtime.reset()
+
+
+class StackProcess:
+    """The local stack in its own process (``tests/stack_child.py``), on this test's data directory.
+    Its log (stderr) is scanned for secrets and stack traces like every other log line."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+        SERVER_LOGS.append(log_path)
+
+    def start(self, **extra_env: str) -> StackProcess:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.stack_child"],
+                cwd=PROJECT_ROOT,
+                env={**self.env, **extra_env},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, f"the stack did not start; see {self.log_path}"
+        self.url = json.loads(line)["url"]
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """``kill -9``: no cleanup, no acknowledgement, nothing flushed."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._close_pipes()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        assert self.process is not None
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+    def log_leaks(self) -> list[str]:
+        return log_leaks(self.log_path.read_text(errors="replace").splitlines())
+
+
+@pytest.fixture
+def stack_process(settings: Settings, tmp_path: Path) -> Iterator[StackProcess]:
+    """A local stack process on this test's data directory (not started: ``.start()``)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    stack = StackProcess(tmp_path / "stack.log", env)
+    yield stack
+    stack.stop()
+    leaks = stack.log_leaks()
+    assert not leaks, f"the stack's log leaks a secret or a stack trace: {LEAKS.sub('<redacted>', leaks[0])[:300]}"
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@
 
 Acknowledging means returning (CloudEvent) or answering 204 (push); a 503 asks Pub/Sub to deliver
 the message again. Only transient errors ask for that: a run that failed for good is recorded
-FAILED and acknowledged, so nothing loops.
+FAILED and acknowledged, so nothing loops. When the worker knows how long to wait (the run is held
+under another worker's lease) the 503 carries ``Retry-After``: the local queue honours it; Pub/Sub
+ignores it and applies the subscription's backoff (docs/deploy.md: how the lease and the backoff
+line up).
 """
 
 from __future__ import annotations
@@ -30,28 +33,35 @@ def execute(cloud_event: CloudEvent) -> None:
         return
     try:
         execution.execute_run(runtime.backend(), get_settings(), message)
-    except TransientError:
+    except TransientError as exc:
         # an HTTP error rather than an exception: the retry is expected, so no stack trace in the
         # logs (execution already logged why)
-        raise ServiceUnavailable("transient failure; redeliver") from None
+        raise ServiceUnavailable("transient failure; redeliver", retry_after=execution.retry_after_s(exc)) from None
 
 
 @functions_framework.http
 def execute_push(request: Request) -> Response:
     from shared import runtime
     from shared.errors import TransientError
+    from shared.json_input import UntrustedJsonError, loads_untrusted
     from shared.logs import get_logger
     from shared.services import execution
     from shared.settings import get_settings
 
     # a push body is the same {"message": {"data": ...}} envelope as a CloudEvent's data
-    message = execution.decode_pubsub_data(request.get_json(silent=True))
+    try:
+        envelope = loads_untrusted(request.get_data())
+    except UntrustedJsonError:
+        envelope = None
+    message = execution.decode_pubsub_data(envelope)
     if message is None:
         # acknowledged: an unreadable message stays unreadable, redelivering it cannot help
         get_logger("execute").error("unreadable run message dropped")
         return Response(status=204)
     try:
         execution.execute_run(runtime.backend(), get_settings(), message)
-    except TransientError:
-        return Response(status=503)  # a nack: Pub/Sub redelivers after the subscription's backoff
+    except TransientError as exc:
+        # a nack: Pub/Sub redelivers after the subscription's backoff
+        wait = execution.retry_after_s(exc)
+        return Response(status=503, headers={"Retry-After": str(wait)} if wait else None)
     return Response(status=204)

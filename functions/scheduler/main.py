@@ -1,6 +1,7 @@
 """scheduler (HTTP, called by Cloud Scheduler with an OIDC token): the platform's clockwork.
 
-POST /api/v1/scheduler/tick   queue the scheduled pipelines' runs for every org (body: {"pipeline"?})
+POST /api/v1/scheduler/tick   queue the scheduled pipelines' runs for every org
+                              (body: {"pipeline"?, "invoice_close"?: the monthly invoice-close runs})
 POST /api/v1/scheduler/reap   fail runs that nothing will finish
 Cloud Scheduler names the job and its schedule time in X-CloudScheduler-JobName and
 X-CloudScheduler-ScheduleTime; a repeated call for the same pair adds no run.
@@ -44,9 +45,12 @@ def tick(request: Request) -> Response:
     _authenticate(request)
     settings = get_settings()
     body = web.read_json(request, settings.max_body_bytes)
-    unknown = sorted(set(body) - {"pipeline"})
+    unknown = sorted(set(body) - {"pipeline", "invoice_close"})
     if unknown:
         raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+    invoice_close = body.get("invoice_close", False)
+    if not isinstance(invoice_close, bool):
+        raise InvalidRequest("Invalid invoice_close: expected true or false", field="invoice_close")
     refs = None
     if "pipeline" in body:
         parts = str(body["pipeline"]).split("/")
@@ -66,7 +70,7 @@ def tick(request: Request) -> Response:
             "Invalid X-CloudScheduler-ScheduleTime: expected an RFC 3339 time within a week of now",
             field="X-CloudScheduler-ScheduleTime",
         ) from None
-    report = scheduling.tick(runtime.backend(), settings, job, schedule_time, refs)
+    report = scheduling.tick(runtime.backend(), settings, job, schedule_time, refs, invoice_close=invoice_close)
     return web.json_response(report.body())
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 
+from shared.json_input import loads_untrusted
+
 MAX_TOKEN_CHARS = 512
 """A run's time and id encode to about 100 characters; anything far longer is not ours."""
 
@@ -25,8 +27,8 @@ def decode_page_token(token: str) -> tuple[str, str]:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         raise ValueError("bad page token")
     try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError:  # bad base64, JSON or UTF-8: all ValueErrors
+        value = loads_untrusted(base64.urlsafe_b64decode(token.encode()))
+    except ValueError:  # bad base64, JSON (or too deep) or UTF-8: all ValueErrors
         raise ValueError("bad page token") from None
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):
         raise ValueError("bad page token")

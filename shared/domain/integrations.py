@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.domain import identifiers
 from shared.errors import InvalidRequest
+from shared.json_input import UntrustedJsonError, loads_untrusted
 
 GCP_SA = "GCP_SA"
 
@@ -80,9 +81,9 @@ def validate_gcp_service_account(credential: object) -> tuple[bytes, dict[str, s
     """Checks a service-account key's shape; returns its canonical bytes and public metadata."""
     if isinstance(credential, str):
         try:
-            credential = json.loads(credential)
-        except ValueError:
-            raise InvalidRequest("Invalid credential: not JSON", field="credential") from None
+            credential = loads_untrusted(credential)
+        except UntrustedJsonError as exc:
+            raise InvalidRequest(f"Invalid credential: {exc}", field="credential") from None
     if not isinstance(credential, dict):
         raise InvalidRequest("Invalid credential: expected a service-account JSON object", field="credential")
     missing = [name for name in _SA_FIELDS if not isinstance(credential.get(name), str) or not credential[name]]

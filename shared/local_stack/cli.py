@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from shared.errors import CloudActError, ConfigError
+from shared.json_input import loads_untrusted
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_DIR = ".cloudact-demo"
@@ -435,7 +436,7 @@ def integrate(
         raise CliError("give exactly one of --credential-file FILE or --local-credential", 2)
     if credential_file:
         try:
-            credential: Any = json.loads(credential_file.read_text())
+            credential: Any = loads_untrusted(credential_file.read_text())
         except ValueError:
             raise CliError(f"{credential_file} is not JSON (expected a service-account key file)", 2) from None
     else:

@@ -21,9 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.local.sql_dialect import PARTITION_TIME_COLUMN
 from shared.adapters.local.warehouse import DuckDBWarehouse
 from shared.domain import identifiers
 from shared.errors import InvalidRequest
+from shared.json_input import UntrustedJsonError, loads_untrusted
+from shared.local_stack.billing_export import partition_time_sql
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,14 @@ STANDARD_EXPORT_SCHEMA: tuple[Field, ...] = (
 )
 """Google's standard usage cost export (docs: Cloud Billing, "Structure of Standard data export")."""
 
-PARTITION_COLUMN = "_PARTITIONTIME"
-"""BigQuery's ingestion-time partition of the export: the export time's day."""
+PARTITION_COLUMN = PARTITION_TIME_COLUMN
+"""BigQuery's ingestion-time partition of the export (``_PARTITIONTIME``, the export time's UTC
+day), kept as the column the SQL dialect reads the pseudo-column from (``billing_export``)."""
+PSEUDO_COLUMNS = frozenset({PARTITION_COLUMN, "_PARTITIONTIME", "_PARTITIONDATE"})
+"""Not export fields: never reported as ignored when a file carries them."""
+FILE_PARTITION_FIELDS = ("_PARTITIONTIME", PARTITION_COLUMN)
+"""Where a file may carry its rows' partition time (an extract of ``SELECT *, _PARTITIONTIME``):
+used when present, else the partition is the export time's day."""
 
 _SCALARS = {
     "STRING": "VARCHAR",
@@ -164,7 +173,11 @@ def import_file(
     name = f'"{project}"."{dataset}"."{table}"'
     literal = "'" + str(path.resolve()).replace("'", "''") + "'"
     if kind == "ndjson":
-        columns = "{" + ", ".join(f"'{f.name}': '{duckdb_type(f)}'" for f in STANDARD_EXPORT_SCHEMA) + "}"
+        carried = _ndjson_partition_field(path)
+        fields = [(f.name, duckdb_type(f)) for f in STANDARD_EXPORT_SCHEMA] + (
+            [(carried, "TIMESTAMPTZ")] if carried else []
+        )
+        columns = "{" + ", ".join(f"'{name}': '{kind_}'" for name, kind_ in fields) + "}"
         source = f"read_json({literal}, format='newline_delimited', columns={columns})"
         ignored = _ndjson_extra_fields(path)
     else:
@@ -176,11 +189,12 @@ def import_file(
                 f"{path.name}: not a readable Parquet file ({_first_line(exc)})", field="file"
             ) from None
         known = {f.name for f in STANDARD_EXPORT_SCHEMA}
-        ignored = tuple(sorted(set(present) - known - {PARTITION_COLUMN}))
+        ignored = tuple(sorted(set(present) - known - PSEUDO_COLUMNS))
         missing = [f.name for f in STANDARD_EXPORT_SCHEMA if f.mode == "REQUIRED" and f.name not in present]
         if missing:
             raise InvalidRequest(f"{path.name}: required column {missing[0]} is missing", field=missing[0])
-        selected = ", ".join(f'"{c}"' for c in present if c in known)
+        carried = next((c for c in FILE_PARTITION_FIELDS if c in present), None)
+        selected = ", ".join(f'"{c}"' for c in present if c in known or c == carried)
         source = f"(SELECT {selected} FROM {source})"
     required = [f.name for f in STANDARD_EXPORT_SCHEMA if f.mode == "REQUIRED"]
     cursor = warehouse._cursor()
@@ -192,10 +206,12 @@ def import_file(
         else:
             cursor.execute(f"CREATE OR REPLACE TABLE {name} ({table_ddl()})")
         before = cursor.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        cursor.execute(
-            f"INSERT INTO {name} BY NAME SELECT *, date_trunc('day', export_time) AS \"{PARTITION_COLUMN}\" "
-            f"FROM {source}"
-        )
+        partition = partition_time_sql("export_time")
+        rows = "*"
+        if carried:  # the file's own partition time where a row has one
+            partition = f'COALESCE(CAST("{carried}" AS TIMESTAMPTZ), {partition})'
+            rows = f'* EXCLUDE ("{carried}")'
+        cursor.execute(f'INSERT INTO {name} BY NAME SELECT {rows}, {partition} AS "{PARTITION_COLUMN}" FROM {source}')
         counts = ", ".join(f"count(*) FILTER (WHERE {_quote(c)} IS NULL)" for c in required)
         nulls = cursor.execute(f"SELECT {counts} FROM {name}").fetchone()
         if any(nulls):
@@ -275,12 +291,25 @@ def _ndjson_extra_fields(path: Path, sample_rows: int = 1000) -> tuple[str, ...]
             if number >= sample_rows:
                 break
             try:
-                row = json.loads(line)
+                row = loads_untrusted(line)
             except ValueError:
                 continue
             if isinstance(row, dict):
-                extra |= set(row) - known - {PARTITION_COLUMN}
+                extra |= set(row) - known - PSEUDO_COLUMNS
     return tuple(sorted(extra))
+
+
+def _ndjson_partition_field(path: Path) -> str | None:
+    """The partition-time field the file's first row carries, if any."""
+    with _open_text(path) as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    return None
+                return next((f for f in FILE_PARTITION_FIELDS if isinstance(row, dict) and f in row), None)
+    return None
 
 
 def _explain(path: Path, kind: str, exc: Exception) -> InvalidRequest:
@@ -304,9 +333,9 @@ def first_bad_row(path: Path) -> tuple[int, str, str] | None:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return number, "(row)", f"not valid JSON ({exc.msg})"
+                row = loads_untrusted(line)
+            except UntrustedJsonError as exc:
+                return number, "(row)", str(exc)
             if not isinstance(row, dict):
                 return number, "(row)", "not a JSON object"
             for field in STANDARD_EXPORT_SCHEMA:

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from shared import console, web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
+from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 from shared.settings import PROJECT_ROOT
 
@@ -126,10 +127,13 @@ class PushDelivery:
     def deliver(self, delivery: Delivery) -> bool:
         """True if the function acknowledged the message."""
         headers, body = cloud_event_request(delivery, self.project)
+        retry_after: float | None = None
         self.in_flight = delivery.attributes.get("run_id")
         try:
             response = self.client.post("/", headers=headers, data=body)
             acknowledged = bool(200 <= response.status_code < 300)
+            if response.headers.get("Retry-After", "").isdigit():
+                retry_after = float(response.headers["Retry-After"])
         except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
             log.error("execute function raised", exc_info=exc)
             acknowledged = False
@@ -137,7 +141,7 @@ class PushDelivery:
             self.in_flight = None
         if acknowledged:
             self.queue.ack(delivery.message_id)
-        elif self.queue.nack(delivery):
+        elif self.queue.nack(delivery, not_before_s=retry_after):
             log.error("message dead-lettered", extra={"run_id": delivery.attributes.get("run_id")})
             self.on_dead_letter(delivery)
         return acknowledged
@@ -178,7 +182,7 @@ def dead_letter_handler(delivery: Delivery) -> None:
     from shared.services import execution
 
     try:
-        message = RunMessage(**json.loads(delivery.data))
+        message = RunMessage(**loads_untrusted(delivery.data))
     except (TypeError, ValueError):
         return
     execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
@@ -196,7 +200,7 @@ class LocalScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, str] | None = None) -> Any:
+    def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, Any] | None = None) -> Any:
         from shared import runtime
         from shared.domain.runs import iso
 
@@ -224,6 +228,13 @@ class LocalScheduler:
                 response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}", moment, {"pipeline": ref.path})
                 log.info(f"scheduled tick for {ref.path}: HTTP {response.status_code}")
                 fired += 1
+            for moment in (
+                fire_times(schedule, after, until, schedule.invoice_close_cron) if schedule.invoice_close_cron else []
+            ):
+                body = {"pipeline": ref.path, "invoice_close": True}
+                response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}-invoice-close", moment, body)
+                log.info(f"invoice-close tick for {ref.path}: HTTP {response.status_code}")
+                fired += 1
         return fired
 
     def _loop(self) -> None:
@@ -236,8 +247,8 @@ class LocalScheduler:
                 self.fire_due(last_check, now)
                 last_check = now
                 if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + self.REAP_EVERY_S  # first: a failing reap must not spin
                     self._call("/api/v1/scheduler/reap", "local-reaper", now)
-                    next_reap = time.monotonic() + self.REAP_EVERY_S
             except Exception as exc:  # keep the clock running
                 log.error("local scheduler error", exc_info=exc)
 
@@ -301,9 +312,8 @@ class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
-        from werkzeug.serving import make_server
-
         from shared import runtime
+        from shared.local_stack.http_server import make_server
         from shared.local_stack.validation import require_valid
         from shared.settings import get_settings
 
@@ -312,7 +322,7 @@ class LocalStack:
         queue = runtime.backend().queue
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
-        self.server = make_server(host, port, self.gateway, threaded=True)
+        self.server = make_server(host, port, self.gateway, settings.max_body_bytes)
         self.delivery = PushDelivery(queue, settings.project, dead_letter_handler)
         self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
         self.vendors = LocalVendors()

@@ -38,19 +38,41 @@ class Parameter(Strict):
     required: bool = False
     default: Any = None
     description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    """Bounds of an integer parameter (inclusive), checked on every request."""
+
+    @model_validator(mode="after")
+    def bounds_fit(self) -> Parameter:
+        if (self.minimum is not None or self.maximum is not None) and self.type != "integer":
+            raise ValueError("minimum and maximum apply to integer parameters only")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum is greater than maximum")
+        default = self.default if self.type == "integer" and isinstance(self.default, int) else None
+        low, high = self.minimum, self.maximum
+        if default is not None and ((low is not None and default < low) or (high is not None and default > high)):
+            raise ValueError("default is outside minimum..maximum")
+        return self
+
+
+INVOICE_CLOSE_WINDOW_PARAMETER = "source_window_days"
+"""The integer parameter an invoice-close run widens: days after the usage day read from the source."""
 
 
 class Schedule(Strict):
     cron: str
     timezone: str = "UTC"
     lookback_days: int = Field(default=1, ge=1, le=31)
+    invoice_close_cron: str | None = None
+    """When the invoice-close run fires: once a month, after the invoice month closes, it re-runs
+    every day of the month before with a source window reaching the firing day."""
 
-    @field_validator("cron")
+    @field_validator("cron", "invoice_close_cron")
     @classmethod
-    def valid_cron(cls, value: str) -> str:
+    def valid_cron(cls, value: str | None) -> str | None:
         from croniter import croniter
 
-        if len(value.split()) != 5 or not croniter.is_valid(value):
+        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
             raise ValueError("cron must be a valid expression of 5 fields: minute hour day-of-month month day-of-week")
         return value
 
@@ -103,6 +125,12 @@ class PipelineConfig(Strict):
             duplicates = {name for name in names if names.count(name) > 1}
             if duplicates:
                 raise ValueError(f"duplicate {label} names: {', '.join(sorted(duplicates))}")
+        if self.schedule and self.schedule.invoice_close_cron:
+            window = self.parameter(INVOICE_CLOSE_WINDOW_PARAMETER)
+            if window is None or window.type != "integer":
+                raise ValueError(
+                    f"schedule.invoice_close_cron needs an integer parameter {INVOICE_CLOSE_WINDOW_PARAMETER} to widen"
+                )
         for index, step in enumerate(self.steps):
             processor = registry.get(step.processor)  # raises KeyError for unknown ids
             processor.validate_config(step, self, index)

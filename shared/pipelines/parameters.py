@@ -11,6 +11,20 @@ from shared.pipelines.config import Parameter, PipelineConfig
 
 RUN_OPTIONS = {"force_refresh"}
 """Body fields that steer the run rather than feed the steps."""
+EARLIEST_DATE = date(2010, 1, 1)
+"""No billing export holds a day before this (Google Cloud's began in the 2010s): an earlier
+``date`` is a typo or a probe, refused rather than queued as a run that can only find nothing."""
+
+
+def check_date(day: date, field: str, today: date) -> date:
+    if day > today:
+        raise InvalidRequest(f"Invalid {field}: {day.isoformat()} is in the future", field=field)
+    if day < EARLIEST_DATE:
+        raise InvalidRequest(
+            f"Invalid {field}: {day.isoformat()} is before {EARLIEST_DATE.isoformat()}, the earliest day accepted",
+            field=field,
+        )
+    return day
 
 
 def _relative_date(keyword: str, today: date) -> date | None:
@@ -20,10 +34,7 @@ def _relative_date(keyword: str, today: date) -> date | None:
 def _coerce(parameter: Parameter, value: Any, today: date) -> Any:
     field = parameter.name
     if parameter.type == "date":
-        day = identifiers.iso_date(value, field)
-        if day > today:
-            raise InvalidRequest(f"Invalid {field}: {day.isoformat()} is in the future", field=field)
-        return day.isoformat()
+        return check_date(identifiers.iso_date(value, field), field, today).isoformat()
     if parameter.type == "string":
         if not isinstance(value, str) or len(value) > 256:
             raise InvalidRequest(f"Invalid {field}: expected a string of at most 256 characters", field=field)
@@ -31,6 +42,12 @@ def _coerce(parameter: Parameter, value: Any, today: date) -> Any:
     if parameter.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidRequest(f"Invalid {field}: expected an integer", field=field)
+        if (parameter.minimum is not None and value < parameter.minimum) or (
+            parameter.maximum is not None and value > parameter.maximum
+        ):
+            bounds = [f"at least {parameter.minimum}"] if parameter.minimum is not None else []
+            bounds += [f"at most {parameter.maximum}"] if parameter.maximum is not None else []
+            raise InvalidRequest(f"Invalid {field}: expected an integer {' and '.join(bounds)}", field=field)
         return value
     if not isinstance(value, bool):
         raise InvalidRequest(f"Invalid {field}: expected true or false", field=field)

@@ -14,7 +14,6 @@ httpx is imported on first use, so importing this module costs a function's cold
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from shared.errors import TerminalError, TransientError
+from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 
 log = get_logger("vendor_http")
@@ -50,23 +50,8 @@ def parse_json(text: str) -> Any:
     """A vendor's JSON body with every non-integer number as an exact ``Decimal``."""
     if len(text) > MAX_BODY_CHARS:
         raise ValueError("response too large")
-    try:
-        value = json.loads(text, parse_float=Decimal)
-    except RecursionError:  # json.loads recurses per nesting level: a hostile body must not crash the run
-        raise ValueError("response nested too deeply") from None
-    _check_depth(value, 0)
-    return value
-
-
-def _check_depth(value: Any, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError("response nested too deeply")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_depth(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_depth(item, depth + 1)
+    # the project's one parser for untrusted JSON: depth-limited before parsing, one ValueError type
+    return loads_untrusted(text, max_depth=MAX_JSON_DEPTH, parse_float=Decimal)
 
 
 def _retry_after(value: str | None) -> float | None:

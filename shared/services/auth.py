@@ -20,6 +20,9 @@ UNAUTHENTICATED = "Organization API key not found: send the org's API key in the
 
 
 def authenticate(store: Store, presented: str | None) -> Organization:
+    # Whitespace around a header value is not part of it (RFC 9110 "OWS"): an HTTP server already
+    # drops the leading kind, so trailing whitespace is dropped too, and both are accepted alike.
+    presented = (presented or "").strip()
     if not presented:
         raise Unauthenticated(UNAUTHENTICATED)
     slug = api_keys.parse_org(presented)
@@ -70,6 +73,7 @@ def admin_key(settings: Settings) -> str:
 
 
 def authenticate_admin(settings: Settings, presented: str | None) -> None:
+    presented = (presented or "").strip()
     expected = hashlib.sha256(admin_key(settings).encode()).digest()
     given = hashlib.sha256((presented or "").encode()).digest()
     if not presented or not hmac.compare_digest(expected, given):

@@ -1,8 +1,11 @@
 """Executing a queued run: claim it, run its steps, record the outcome.
 
 Delivery is at least once, so everything here tolerates repeats: a run is claimed with a
-compare-and-set (only one worker wins; a duplicate delivery finds it RUNNING or finished and does
-nothing), and every later write is conditional on still holding that claim.
+compare-and-set (only one worker wins), and every later write is conditional on still holding that
+claim. A delivery that finds its run finished is acknowledged and does nothing. One that finds it
+RUNNING under another worker's lease is *not* acknowledged: that worker may have died, and then
+this message is the only thing that will ever finish the run; it asks to come back once the lease
+has run out (``RunHeld``), when it either finds the run finished or claims it.
 
 The return value tells the caller to acknowledge; a raised ``TransientError`` asks for redelivery.
 """
@@ -11,20 +14,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import math
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.runs import Run, RunMessage, RunStatus, iso, parse_iso, utcnow
+from shared.domain.runs import ACTIVE, Run, RunMessage, RunStatus, iso, parse_iso, utcnow
 from shared.errors import CloudActError, TerminalError, TransientError
+from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.context import IntegrationSecret, StepContext
 from shared.pipelines.runner import RunResult, run_pipeline
-from shared.ports import Backend
+from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
 from shared.settings import Settings
 
@@ -44,7 +48,7 @@ def decode_pubsub_data(data: Any) -> RunMessage | None:
     """The run message from a ``messagePublished`` CloudEvent's data; None if it is not one."""
     try:
         encoded = data["message"]["data"]
-        fields = json.loads(base64.b64decode(encoded, validate=True))
+        fields = loads_untrusted(base64.b64decode(encoded, validate=True))
         return RunMessage(**fields) if isinstance(fields, dict) else None
     except (KeyError, TypeError, ValueError, binascii.Error):
         return None
@@ -52,6 +56,26 @@ def decode_pubsub_data(data: Any) -> RunMessage | None:
 
 class ClaimLost(TerminalError):
     """Another worker (or the reaper) took the run: stop, and write nothing more."""
+
+
+class RunHeld(TransientError):
+    """The run is RUNNING under another worker's unexpired lease: deliver this message again after
+    ``retry_after_s``, when the lease has run out (the queue's backoff may make it later)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_s(error: TransientError) -> int | None:
+    """How long the queue should wait before redelivering, when the error knows; else its backoff."""
+    return error.retry_after_s if isinstance(error, RunHeld) else None
+
+
+def _lease_left_s(run: Run, now: datetime) -> float:
+    if run.status is not RunStatus.RUNNING or not run.lease_expires_at:
+        return 0.0
+    return (parse_iso(run.lease_expires_at) - now).total_seconds()
 
 
 def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Outcome:
@@ -67,15 +91,25 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.warning("run message older than the retry window dropped", extra=context)
         fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
         return Outcome.DROPPED
-    if run.status is RunStatus.PENDING and backend.store.count_running(run.org_slug) >= settings.max_running_per_org:
-        # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
-        log.info("org at its concurrent-run limit; delivery deferred", extra=context)
-        raise TransientError("organization at its concurrent-run limit")
     token = uuid.uuid4().hex
     lease = timedelta(seconds=settings.run_lease_s)
-    claimed = backend.store.claim_run(run.pipeline_logging_id, token, iso(now), iso(now + lease))
+    try:
+        claimed = backend.store.claim_run(
+            run.pipeline_logging_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
+        )
+    except OrgAtCapacity:
+        # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
+        log.info("org at its concurrent-run limit; delivery deferred", extra=context)
+        raise TransientError("organization at its concurrent-run limit") from None
     if claimed is None:
-        log.info(f"duplicate delivery ignored: run is {run.status}", extra=context)
+        current = backend.store.get_run(run.pipeline_logging_id) or run
+        if current.status in ACTIVE:
+            # held by a worker that may be alive or dead (or just taken by a concurrent delivery):
+            # acknowledging now would leave a dead worker's run to the reaper, so come back later
+            wait = max(1, math.ceil(_lease_left_s(current, now)) + 1)
+            log.info(f"run is {current.status} under another claim; redelivery in {wait}s", extra=context)
+            raise RunHeld("run is held by another worker", retry_after_s=wait)
+        log.info(f"duplicate delivery ignored: run is {current.status}", extra=context)
         return Outcome.DUPLICATE
     context["attempt"] = claimed.attempt
     log.info("run started", extra=context)
@@ -221,7 +255,13 @@ def fail_open_run(
 
 
 def fail_undeliverable(backend: Backend, message: RunMessage, attempts: int) -> None:
-    """Called when a run's message is dead-lettered: the run must not stay open forever."""
+    """Called when a run's message is dead-lettered: the run must not stay open forever. A run still
+    under a live lease is left to its worker (or, if that worker died, to the reaper after the lease):
+    giving up on the message must not fail a run that is being executed."""
+    run = backend.store.get_run(message.run_id)
+    if run is not None and _lease_left_s(run, utcnow()) > 0:
+        log.warning("run message dead-lettered while the run is held", extra={"run_id": message.run_id})
+        return
     if fail_open_run(backend, message.run_id, f"gave up after {attempts} delivery attempts"):
         log.error("run dead-lettered", extra={"run_id": message.run_id, "org_slug": message.org_slug})
 

@@ -6,14 +6,14 @@ whether it accepts a key are the provider's own declaration (``shared.providers`
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared import providers
 from shared.domain.integrations import Integration, associated_data
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
-from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound
+from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound, TerminalError
+from shared.json_input import UntrustedJsonError, loads_untrusted
 from shared.pipelines.context import IntegrationSecret
 from shared.ports import Backend
 from shared.settings import get_settings
@@ -77,4 +77,9 @@ def unseal(backend: Backend, org_slug: str, integration_type: str) -> Integratio
     if integration is None:
         raise IntegrationNotConfigured("Required integration not configured", integration=integration_type)
     plaintext = backend.keys.decrypt(integration.encrypted_credential, associated_data(org_slug, integration_type))
-    return IntegrationSecret(metadata=dict(integration.metadata), credentials=json.loads(plaintext))
+    try:
+        credentials = loads_untrusted(plaintext)
+    except UntrustedJsonError:
+        # it decrypted, so it is ours; it was stored before today's checks or written by hand
+        raise TerminalError(f"Stored {integration_type} credential is not readable JSON") from None
+    return IntegrationSecret(metadata=dict(integration.metadata), credentials=credentials)

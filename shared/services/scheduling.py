@@ -3,6 +3,10 @@
 A tick may be delivered twice (Cloud Scheduler is at least once): every run it creates carries a
 trigger key made of the job, its schedule time, the org and the day, and the store keeps one run
 per key, so a repeated tick adds nothing. One org's failure is reported and the others go on.
+
+A pipeline whose schedule has an ``invoice_close_cron`` also gets a monthly invoice-close tick:
+after the invoice month closes it re-runs each day of that month with a source window reaching
+the close, which picks up the rows the daily runs' window could not see.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from shared.errors import CloudActError, IntegrationNotConfigured, InvalidReques
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
-from shared.pipelines.schedule import covered_days
+from shared.pipelines.config import INVOICE_CLOSE_WINDOW_PARAMETER
+from shared.pipelines.schedule import covered_days, invoice_close_days
 from shared.ports import Backend, DuplicateRun, RunFilter
 from shared.services import integrations, submission
 from shared.settings import Settings
@@ -64,10 +69,17 @@ def _trigger_key(job: str, schedule_time: datetime, ref: PipelineRef, org_slug: 
 
 
 def tick(
-    backend: Backend, settings: Settings, job: str, schedule_time: datetime, refs: list[PipelineRef] | None = None
+    backend: Backend,
+    settings: Settings,
+    job: str,
+    schedule_time: datetime,
+    refs: list[PipelineRef] | None = None,
+    *,
+    invoice_close: bool = False,
 ) -> TickReport:
     """Queues, for every active org with the required integrations, one run per day of each
-    scheduled pipeline's lookback window."""
+    scheduled pipeline's lookback window; or, for an invoice-close tick, one per day of the
+    closed month, each reading its source up to the close."""
     report = TickReport(job=job, schedule_time=iso(schedule_time))
     pipelines = [
         (ref, pipeline_config.load(settings.configs_dir, ref)) for ref in refs or scheduled_pipelines(settings)
@@ -77,13 +89,23 @@ def tick(
     for ref, pipeline in pipelines:
         if pipeline.schedule is None:
             raise InvalidRequest(f"Pipeline {ref.path} has no schedule", field="pipeline")
-        days = covered_days(pipeline.schedule, schedule_time)
-        today = days[0] + timedelta(days=1)
+        if invoice_close:
+            if pipeline.schedule.invoice_close_cron is None:
+                raise InvalidRequest(f"Pipeline {ref.path} has no invoice-close run", field="invoice_close")
+            closing = invoice_close_days(pipeline.schedule, schedule_time)
+            work: list[tuple[date, dict[str, Any]]] = [
+                (day, {"date": day.isoformat(), INVOICE_CLOSE_WINDOW_PARAMETER: window}) for day, window in closing
+            ]
+            today = closing[-1][0] + timedelta(days=closing[-1][1])  # the close
+        else:
+            days = covered_days(pipeline.schedule, schedule_time)
+            work = [(day, {"date": day.isoformat()}) for day in days]
+            today = days[0] + timedelta(days=1)
         for org in orgs:
             try:
                 integrations.require(backend, org.slug, list(pipeline.required_integrations))
-                for day in days:
-                    values, _ = parameters.resolve(pipeline, {"date": day.isoformat()}, today)
+                for day, body in work:
+                    values, _ = parameters.resolve(pipeline, body, today)
                     request = submission.RunRequest(
                         org.slug,
                         ref,
@@ -130,6 +152,8 @@ def backfill(
     end = identifiers.iso_date(body.get("end_date"), "end_date")
     if end < start:
         raise InvalidRequest("Invalid end_date: before start_date", field="end_date")
+    if start < parameters.EARLIEST_DATE:
+        parameters.check_date(start, "start_date", start)
     span = (end - start).days + 1
     if span > settings.max_backfill_days:
         raise InvalidRequest(

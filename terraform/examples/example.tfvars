@@ -15,7 +15,7 @@ firestore_location = "eur3"
 api_domains = ["api.cloudact.example.com"]
 
 # Worker queue behaviour.
-max_delivery_attempts         = 5
+max_delivery_attempts         = 10
 retry_minimum_backoff_seconds = 10
 retry_maximum_backoff_seconds = 600
 execute_timeout_seconds       = 540

@@ -45,7 +45,7 @@ NOT_SHIPPED = (
     # the one-machine stack: serve, demo, CLI, synthetic billing export, its HTTP client
     "shared/local_stack",
     # the embedded backend (DuckDB, SQLite, key file, local scheduler tokens): a deployed function
-    # runs with CLOUDACT_BACKEND=gcp, and its requirements have neither duckdb, sqlglot nor pyjwt
+    # runs with CLOUDACT_BACKEND=gcp, and its requirements have neither duckdb nor pyjwt
     "shared/adapters/local",
     # the API description, served by the local stack; the functions never read it
     "shared/openapi.yaml",

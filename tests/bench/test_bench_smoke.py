@@ -41,6 +41,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     status = run.main(
         ["--quick", "--sizes", sizes, "--alt-sizes", str(SIZES[0]), "--rounds", "1", "--cold-rounds", "1",
          "--api-rounds", "1", "--api-seconds", "0.3", "--fanout-orgs", "10", "--fanout-repeats", "1",
+         "--history-days", "30,60", "--history-rows-per-day", "300",
          "--costs-requests", "3", "--costs-days", "90",
          "--cache-dir", str(work / "cache"), "--results-dir", str(work / "results"), "--no-docs"]
     )  # fmt: skip
@@ -84,7 +85,9 @@ def test_api_figures(results: dict[str, Any]) -> None:
 
 def test_every_target_is_judged(results: dict[str, Any]) -> None:
     judged = {target["section"] for target in results["targets"]}
-    assert judged == {"1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out", "7 cost API"}
+    assert judged == {
+        "1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out", "7 history", "8 cost API"
+    }  # fmt: skip
     fan = results["fanout"]
     _positive(fan, ["tick_s", "runs_per_s", "per_org_ms", "repeat_tick_s"], "fanout")
     assert fan["runs_created"] == 10 * 3 and fan["failures"] == 0  # 10 orgs x the 3-day lookback
@@ -97,8 +100,25 @@ def test_markdown_renders(results: dict[str, Any]) -> None:
     from bench import report
 
     text = report.markdown(results, "python -m bench")
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## 8."):
         assert heading in text
+
+
+def test_history_figures_and_the_bytes_a_run_reads(results: dict[str, Any]) -> None:
+    history = results["history"]
+    first, second = history["histories"]
+    assert (first["days"], second["days"]) == (30, 60)
+    for entry in (first, second):
+        figures = ["pipeline_s", "query_step_s", "duckdb_pruned_median_s", "run_bytes"]
+        _positive(entry, figures, f"history.{entry['days']}")
+        assert entry["rows_loaded"] > 0
+    # the bytes are a model of BigQuery's bill, not a timing: the partition filter keeps a run's
+    # bytes to its window's partitions, while the unpruned SQL reads every day of history
+    assert abs(second["run_bytes"] / first["run_bytes"] - 1) < 0.1
+    assert 1.8 < second["run_bytes_unpruned"] / first["run_bytes_unpruned"] < 2.2
+    assert first["run_bytes_unpruned"] / first["run_bytes"] > 30 / 7 * 0.9  # 30 partitions against 7
+    assert "credits.amount" in history["leaves"]["aggregate"] and "credits" not in history["leaves"]["aggregate"]
+    assert history["leaves"]["watermark"] == ["export_time", "usage_start_time"]
 
 
 def test_cost_api_figures(results: dict[str, Any]) -> None:
@@ -106,4 +126,4 @@ def test_cost_api_figures(results: dict[str, Any]) -> None:
     _positive(costs, ["p50_ms", "p90_ms", "p99_ms", "focus_rows", "server_peak_rss_mb"], "costs")
     # every answer had one row per day and service: the query answered what was asked
     assert costs["answer_rows"] == [costs["answer_rows_expected"]] == [90 * 14]
-    assert any(target["section"] == "7 cost API" and target["unit"] == " ms" for target in results["targets"])
+    assert any(target["section"] == "8 cost API" and target["unit"] == " ms" for target in results["targets"])

@@ -4,6 +4,7 @@ Firestore emulator). Every assertion holds for both."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -566,3 +567,51 @@ def test_an_unreachable_firestore_is_a_transient_error(monkeypatch: pytest.Monke
         store.get_org("acme")
     assert time.monotonic() - started < 10  # bounded by the retry policy, not the client's minutes
     store.close()
+
+
+def test_the_per_org_running_limit_holds_under_a_burst_of_claims(store: Store) -> None:
+    from shared.errors import TransientError
+    from shared.ports import OrgAtCapacity
+
+    limit, lease = 2, "2026-01-02T04:15:01.000Z"
+    runs = [make_run(day=f"2026-03-0{n}") for n in range(1, 7)]
+    for run in runs:
+        store.create_run(run)
+    other_org = make_run("globex", day="2026-03-01")
+    store.create_run(other_org)
+    outcomes: dict[str, str] = {}
+    barrier = threading.Barrier(len(runs))
+
+    def attempt(run: Run) -> None:
+        barrier.wait()
+        try:
+            claimed = store.claim_run(
+                run.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit
+            )
+            outcomes[run.pipeline_logging_id] = "claimed" if claimed else "none"
+        except OrgAtCapacity:
+            outcomes[run.pipeline_logging_id] = "at capacity"
+        except TransientError:  # Firestore: lost the race on every attempt; the queue retries later
+            outcomes[run.pipeline_logging_id] = "retry"
+
+    threads = [threading.Thread(target=attempt, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(outcomes.values()).count("claimed") <= limit
+    for run in runs:  # the retries, one at a time, fill the limit exactly
+        if outcomes[run.pipeline_logging_id] == "retry":
+            with contextlib.suppress(OrgAtCapacity):
+                store.claim_run(run.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    assert store.count_running("acme") == limit
+    # another org has its own limit; a finished run frees its slot
+    assert store.claim_run(other_org.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    running = [run for run in runs if store.get_run(run.pipeline_logging_id).status == RunStatus.RUNNING]  # type: ignore[union-attr]
+    waiting = [run for run in runs if run not in running]
+    with pytest.raises(OrgAtCapacity):
+        store.claim_run(waiting[0].pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    assert store.get_run(waiting[0].pipeline_logging_id).status == RunStatus.PENDING  # type: ignore[union-attr]
+    finish(store, running[0], "t")
+    assert store.claim_run(waiting[0].pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    assert store.count_running("acme") == limit

@@ -231,16 +231,21 @@ def test_one_org_failing_does_not_stop_the_tick(
 
 
 def test_an_org_over_its_running_limit_waits_in_the_queue(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.domain.runs import iso, utcnow
     from tests.conftest import submit
 
-    monkeypatch.setattr(tenant.backend.store, "count_running", lambda org_slug: 4)
+    limit = runtime.get_settings().max_running_per_org
+    now = utcnow()
+    for back in range(1, limit + 1):  # the org's limit of runs, held by (other) live workers
+        held = submit(tenant, YESTERDAY - timedelta(days=back)).get_json()["pipeline_logging_id"]
+        assert tenant.backend.store.claim_run(held, f"w{back}", iso(now), iso(now + timedelta(hours=1)))
     run_id = submit(tenant, YESTERDAY).get_json()["pipeline_logging_id"]
     from shared.local_stack.server import PushDelivery, dead_letter_handler
 
     delivery = PushDelivery(tenant.backend.queue, "p", dead_letter_handler)  # type: ignore[arg-type]
-    assert delivery.drain_once() == 1
+    assert delivery.drain_once() == limit + 1
     assert tenant.backend.store.get_run(run_id).status == "PENDING"  # type: ignore[union-attr]
-    assert tenant.backend.queue.depth() == 1  # type: ignore[attr-defined]
+    assert tenant.backend.queue.depth() == limit + 1  # type: ignore[attr-defined]
 
 
 def test_the_local_scheduler_fires_each_cron_once_through_the_scheduler_function(tenant: Tenant) -> None:
@@ -249,6 +254,23 @@ def test_the_local_scheduler_fires_each_cron_once_through_the_scheduler_function
     scheduler = LocalScheduler()
     assert scheduler.fire_due(TICK_AT - timedelta(minutes=1), TICK_AT + timedelta(minutes=1)) == 1  # "0 4 * * *"
     # later that day only the OpenAI and Anthropic pipelines' crons (04:30 to 04:45): this org has
-    # neither integration, so they queue nothing for it
-    assert scheduler.fire_due(TICK_AT + timedelta(minutes=1), TICK_AT + timedelta(hours=23)) == 4
-    assert sorted(run.parameters["date"] for run in _runs(tenant)) == sorted(day.isoformat() for day in LOOKBACK)
+    # neither integration, so they queue nothing for it; on the 6th, the billing pipeline's monthly
+    # invoice close too ("0 6 6 * *"), which re-runs last month
+    closes = 1 if TICK_AT.day == 6 else 0
+    assert scheduler.fire_due(TICK_AT + timedelta(minutes=1), TICK_AT + timedelta(hours=23)) == 4 + closes
+    daily = [run for run in _runs(tenant) if run.parameters["source_window_days"] == 5]
+    assert sorted(run.parameters["date"] for run in daily) == sorted(day.isoformat() for day in LOOKBACK)
+
+
+def test_the_local_scheduler_fires_the_monthly_invoice_close(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.domain import runs
+    from shared.local_stack.server import LocalScheduler
+
+    close = datetime(2025, 11, 6, 6, 0, tzinfo=UTC)  # billing.yml: invoice_close_cron "0 6 6 * *"
+    monkeypatch.setattr(runs, "utcnow", lambda: close + timedelta(seconds=30))  # the clock's now, for the skew check
+    scheduler = LocalScheduler()
+    assert scheduler.fire_due(close - timedelta(minutes=1), close + timedelta(minutes=1)) == 1
+    queued = sorted((run.parameters["date"], run.parameters["source_window_days"]) for run in _runs(tenant))
+    # each day read up to the close: October 1st + 36 days = November 6th
+    assert queued == [(date(2025, 10, day).isoformat(), 37 - day) for day in range(1, 32)]
+    assert {run.trigger for run in _runs(tenant)} == {"scheduler"}

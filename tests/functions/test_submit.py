@@ -24,14 +24,15 @@ def test_accepted_run_is_pending_with_the_seed_body(tenant: Tenant) -> None:
     assert body["message"] == "Pipeline gcp/billing triggered successfully for acmecorp (async mode)"
     uuid.UUID(body["pipeline_logging_id"], version=4)
     run = tenant.backend.store.get_run(body["pipeline_logging_id"])
-    assert run is not None and run.status == "PENDING" and run.parameters == {"date": YESTERDAY.isoformat()}
+    assert run is not None and run.status == "PENDING"
+    assert run.parameters == {"date": YESTERDAY.isoformat(), "source_window_days": 5}
     assert tenant.backend.queue.depth() == 1  # type: ignore[attr-defined]
 
 
 def test_date_defaults_to_yesterday(tenant: Tenant) -> None:
     response = submit(tenant)
     assert response.status_code == 202
-    assert response.get_json()["parameters"] == {"date": YESTERDAY.isoformat()}
+    assert response.get_json()["parameters"] == {"date": YESTERDAY.isoformat(), "source_window_days": 5}
 
 
 def test_every_kind_of_bad_key_gets_the_same_401(tenant: Tenant, backend: Backend) -> None:
@@ -124,7 +125,7 @@ def test_the_source_document_s_three_segment_route_runs_the_pipeline_by_id(tenan
         "status": "PENDING",
         "pipeline_id": "acmecorp-gcp-billing",
         "org_slug": "acmecorp",
-        "parameters": {"date": YESTERDAY.isoformat()},
+        "parameters": {"date": YESTERDAY.isoformat(), "source_window_days": 5},
         "message": "Pipeline gcp/billing triggered successfully for acmecorp (async mode)",
     }
     other_day = client.post(

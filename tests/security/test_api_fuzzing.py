@@ -25,6 +25,10 @@ SCHEMA_VALID_BUT_REFUSED = {
     "/api/v1/pipelines/runs": "a page token is an opaque cursor the server issued; any other string is 400",
     "/api/v1/scheduler/tick": "the schedule time must be within a week of now",
     "/api/v1/costs/{org_slug}": "end must not precede start, and the range spans at most 366 days",
+    # JSON Schema's date format has no bounds, and today moves: the document gives the range in words
+    "/api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
+    "/api/v1/pipelines/run/{org_slug}/{provider}/{pipeline}": "a date is from 2010-01-01 to today",
+    "/api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
 }
 
 

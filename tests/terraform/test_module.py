@@ -40,6 +40,7 @@ FIXED_ENVIRONMENT = {
     "CLOUDACT_FIRESTORE_DATABASE",
     "CLOUDACT_BQ_LOCATION",
     "CLOUDACT_MAX_BYTES_BILLED",
+    "CLOUDACT_TRUSTED_PROXIES",
 }
 
 
@@ -151,6 +152,8 @@ def test_functions_get_the_fixed_environment_and_the_admin_key_only_from_secret_
     assert environment["CLOUDACT_BACKEND"] == "gcp"
     assert environment["CLOUDACT_RUNS_TOPIC"] == "${google_pubsub_topic.runs.name}"
     assert environment["CLOUDACT_KMS_KEY"] == "${google_kms_crypto_key.credentials.id}"  # the full key id
+    # the client behind the load balancer is the second X-Forwarded-For entry from the right
+    assert environment["CLOUDACT_TRUSTED_PROXIES"] == '${local.api_via_load_balancer ? "2" : "1"}'
     assert module.variables["runs_topic_name"]["default"] == '"pipeline-runs"'
 
     service = block(module.resource("google_cloudfunctions2_function", "function"), "service_config")
@@ -201,12 +204,14 @@ def test_worker_subscription_retries_with_backoff_then_dead_letters(module: hcl.
     assert dead_letter["dead_letter_topic"] == "${google_pubsub_topic.runs_dead_letter.id}"
     assert dead_letter["max_delivery_attempts"] == "${var.max_delivery_attempts}"
     attempts = module.variables["max_delivery_attempts"]
-    assert attempts["default"] == 5
+    assert attempts["default"] == 10
     assert (
         "var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100" in attempts["validation"][0]["condition"]
     )
-    backoff_check = block(block(subscription, "lifecycle"), "precondition")["condition"]
-    assert backoff_check == "${var.retry_minimum_backoff_seconds <= var.retry_maximum_backoff_seconds}"
+    checks = [check["condition"] for check in block(subscription, "lifecycle")["precondition"]]
+    assert checks[0] == "${var.retry_minimum_backoff_seconds <= var.retry_maximum_backoff_seconds}"
+    # the redeliveries outlast a crashed worker's lease (the timeout plus 30 s)
+    assert "var.max_delivery_attempts - 1" in checks[1] and "var.execute_timeout_seconds + 30" in checks[1]
     # the ack deadline outlasts the worker's longest run
     assert subscription["ack_deadline_seconds"] == 600
     assert (
@@ -423,12 +428,21 @@ def _function_route_table(name: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("job", "path"), [("pipeline_tick", "/api/v1/scheduler/tick"), ("reaper", "/api/v1/scheduler/reap")]
+    ("job", "path"),
+    [
+        ("pipeline_tick", "/api/v1/scheduler/tick"),
+        ("pipeline_invoice_close", "/api/v1/scheduler/tick"),
+        ("reaper", "/api/v1/scheduler/reap"),
+    ],
 )
 def test_scheduler_jobs_post_to_the_scheduler_routes_with_an_oidc_token_for_its_url(
     module: hcl.Module, job: str, path: str
 ) -> None:
-    assert set(module.resources_of("google_cloud_scheduler_job")) == {"pipeline_tick", "reaper"}
+    assert set(module.resources_of("google_cloud_scheduler_job")) == {
+        "pipeline_tick",
+        "pipeline_invoice_close",
+        "reaper",
+    }
     body = clean(module.resource("google_cloud_scheduler_job", job))
     assert _gated_by_scheduler(body), f"google_cloud_scheduler_job.{job} must exist only with the scheduler"
     assert ("POST", path) in _function_route_table("scheduler")
@@ -443,10 +457,16 @@ def test_scheduler_jobs_post_to_the_scheduler_routes_with_an_oidc_token_for_its_
     assert body["depends_on"] == ["${google_cloud_run_v2_service_iam_member.scheduler_invokes_scheduler}"]
 
 
-def test_each_tick_job_names_its_pipeline_and_fires_on_the_files_schedule(module: hcl.Module) -> None:
+@pytest.mark.parametrize(
+    ("resource", "pipelines"),
+    [("pipeline_tick", "scheduled_pipelines"), ("pipeline_invoice_close", "invoice_close_pipelines")],
+)
+def test_each_tick_job_names_its_pipeline_and_fires_on_the_files_schedule(
+    module: hcl.Module, resource: str, pipelines: str
+) -> None:
     # Which pipelines get a job is test_pipeline_schedules.py's subject; this is what each job sends.
-    job = clean(module.resource("google_cloud_scheduler_job", "pipeline_tick"))
-    assert job["for_each"] == "${var.scheduler.enabled ? local.scheduled_pipelines : {}}"
+    job = clean(module.resource("google_cloud_scheduler_job", resource))
+    assert job["for_each"] == f"${{var.scheduler.enabled ? local.{pipelines} : {{}}}}"
     assert job["name"] == "${var.name_prefix}-${each.value.job_id}"
     assert (job["schedule"], job["time_zone"]) == ("${each.value.cron}", "${each.value.time_zone}")
     target = block(job, "http_target")

@@ -185,3 +185,33 @@ def test_terraform_and_the_yaml_agree_on_the_edge_cases(tmp_path: Path) -> None:
     assert expected["gcp/cost/no_zone"]["time_zone"] == "UTC"
     assert expected["aws/usage_2/cur_daily"]["job_id"] == "aws-usage_2-cur_daily"
     assert _terraform_view(tree, tmp_path) == expected
+
+
+@needs_terraform
+def test_terraform_makes_one_invoice_close_job_per_pipeline_that_asks_for_it(tmp_path: Path) -> None:
+    tree = tmp_path / "repo"
+    shutil.copytree(PROJECT_ROOT / "configs", tree / "configs")
+    (tree / "configs" / "gcp" / "cost" / "daily_only.yml").write_text('schedule:\n  cron: "0 4 * * *"\n')
+    module_dir = tree / "terraform"
+    module_dir.mkdir()
+    shutil.copy(PIPELINES_TF, module_dir / "pipelines.tf")
+    result = subprocess.run(
+        [str(TERRAFORM_BIN), "console"],
+        input="jsonencode(local.invoice_close_pipelines)\n",
+        cwd=module_dir,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": str(_empty_file(tmp_path / "terraformrc")), "TF_IN_AUTOMATION": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+    billing = yaml.safe_load((PROJECT_ROOT / "configs" / "gcp" / "cost" / "billing.yml").read_text())["schedule"]
+    assert set(evaluated) == {"gcp/cost/billing"}  # not the pipeline without an invoice_close_cron
+    job = evaluated["gcp/cost/billing"]
+    assert (job["job_id"], job["cron"], job["time_zone"]) == (
+        "gcp-cost-billing-invoice-close",
+        billing["invoice_close_cron"],
+        billing["timezone"],
+    )
+    assert json.loads(job["body"]) == {"pipeline": "gcp/cost/billing", "invoice_close": True}

@@ -54,10 +54,10 @@ def test_bigquery_json_export_loads_with_typed_timestamps_and_nested_fields(ware
     assert (result.rows_loaded, result.rows_in_table, result.ignored_fields) == (2, 2, ("resource",))
     types = dict(warehouse.execute_native(f"SELECT column_name, column_type FROM (DESCRIBE {NAME})"))
     assert types["usage_start_time"] == "TIMESTAMP WITH TIME ZONE" and types["export_time"].startswith("TIMESTAMP")
-    assert types["_PARTITIONTIME"].startswith("TIMESTAMP")
+    assert types["partition_time"].startswith("TIMESTAMP")  # _PARTITIONTIME, as the dialect reads it
     (total, credits, hour, part) = warehouse.execute_native(
         f"SELECT SUM(cost), SUM(LIST_SUM(LIST_TRANSFORM(credits, LAMBDA c : c.amount))), MIN(hour(usage_start_time)), "
-        f"MIN(CAST(_PARTITIONTIME AS DATE)) FROM {NAME}"
+        f"MIN(CAST(partition_time AS DATE)) FROM {NAME}"
     )[0]
     assert (total, credits, hour, str(part)) == (3.75, -0.5, 10, "2025-11-26")
 
@@ -94,7 +94,7 @@ def test_parquet_and_gzipped_json(warehouse: Any, tmp_path: Path) -> None:
     loaded = export_import.import_file(warehouse, SAMPLE, TABLE)
     assert (loaded.rows_loaded, loaded.format) == (280, "ndjson")
     parquet = tmp_path / "export.parquet"
-    warehouse.execute_native(f"COPY (SELECT * EXCLUDE (_PARTITIONTIME) FROM {NAME}) TO '{parquet}' (FORMAT PARQUET)")
+    warehouse.execute_native(f"COPY (SELECT * EXCLUDE (partition_time) FROM {NAME}) TO '{parquet}' (FORMAT PARQUET)")
     again = export_import.import_file(warehouse, parquet, "other-project.billing.export_copy")
     assert (again.rows_loaded, again.format) == (280, "parquet")
     same = warehouse.execute_native(
@@ -187,3 +187,27 @@ def test_a_running_serve_is_not_waited_for(tmp_path: Path) -> None:
     finally:
         held.release()
     assert folder_lock.holder(tmp_path) is None
+
+
+def test_the_partition_time_comes_from_the_file_when_it_carries_it_else_from_export_time(
+    warehouse: Any, tmp_path: Path
+) -> None:
+    # rows exported at 2025-11-26 02:00 UTC: partition 2025-11-26 unless the file says otherwise
+    carried = row(_PARTITIONTIME="2025-11-28 00:00:00 UTC")
+    without = {**row(), "_PARTITIONTIME": None}
+    export_import.import_file(warehouse, rows(tmp_path / "p.json", [carried, without]), TABLE)
+    found = warehouse.execute_native(f"SELECT CAST(timezone('UTC', partition_time) AS DATE) FROM {NAME} ORDER BY 1")
+    assert [str(day) for (day,) in found] == ["2025-11-26", "2025-11-28"]
+    parquet = tmp_path / "p.parquet"
+    warehouse.execute_native(
+        f"COPY (SELECT * EXCLUDE (partition_time), partition_time + INTERVAL 1 DAY AS _PARTITIONTIME FROM {NAME}) "
+        f"TO '{parquet}' (FORMAT PARQUET)"
+    )
+    export_import.import_file(warehouse, parquet, TABLE)
+    found = warehouse.execute_native(f"SELECT CAST(timezone('UTC', partition_time) AS DATE) FROM {NAME} ORDER BY 1")
+    assert [str(day) for (day,) in found] == ["2025-11-27", "2025-11-29"]
+    # and without it, the export time's UTC day, as BigQuery partitions the export
+    export_import.import_file(warehouse, rows(tmp_path / "plain.json", [row()]), TABLE)
+    assert [str(d) for (d,) in warehouse.execute_native(f"SELECT CAST(partition_time AS DATE) FROM {NAME}")] == [
+        "2025-11-26"
+    ]

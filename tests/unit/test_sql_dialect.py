@@ -52,3 +52,33 @@ def test_billing_sql_translates_and_names_its_source_project() -> None:
 def test_more_than_one_statement_is_refused() -> None:
     with pytest.raises(ConfigError):
         to_duckdb("SELECT 1; DROP TABLE t")
+
+
+def test_partition_pseudo_columns_read_the_local_partition_time_column() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from shared.local_stack.billing_export import partition_time_from_export_time, partition_time_sql
+
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone = 'America/Los_Angeles'")  # the mapping must not depend on the session's zone
+    exported = [
+        datetime(2025, 3, 1, 0, 30, tzinfo=UTC),
+        datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
+        datetime(2025, 3, 2, 7, 0, tzinfo=timezone(timedelta(hours=9))),  # 2025-03-01 22:00 UTC
+        datetime(2025, 3, 3, 1, 0, tzinfo=UTC),
+    ]
+    conn.execute("CREATE TABLE t (id INT, export_time TIMESTAMPTZ)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(exported)))
+    conn.execute(f"CREATE TABLE e AS SELECT id, {partition_time_sql()} AS partition_time FROM t")
+    stored = dict(conn.execute("SELECT id, partition_time FROM e").fetchall())
+    for index, moment in enumerate(exported):
+        assert stored[index] == partition_time_from_export_time(moment)
+        assert stored[index].astimezone(UTC) == datetime(*moment.astimezone(UTC).timetuple()[:3], tzinfo=UTC)
+    sql = (
+        "SELECT id FROM e WHERE _PARTITIONTIME BETWEEN TIMESTAMP('2025-03-01') AND TIMESTAMP('2025-03-01') "
+        "AND _PARTITIONDATE = DATE '2025-03-01' ORDER BY id"
+    )
+    conn.execute("SET TimeZone = 'UTC'")  # as the warehouse sets it: BigQuery's TIMESTAMP('…') is UTC
+    assert conn.execute(to_duckdb(sql)).fetchall() == [(0,), (1,), (2,)]
+    # a naive export time is UTC, as BigQuery's TIMESTAMP has no zone
+    assert partition_time_from_export_time(datetime(2025, 3, 1, 23, 59)) == datetime(2025, 3, 1, tzinfo=UTC)

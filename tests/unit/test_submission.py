@@ -23,7 +23,11 @@ def _runs(backend: Backend, org: str = "acme") -> list[Run]:
 def test_an_accepted_run_is_recorded_pending_and_queued(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
     run = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    assert (run.status, run.parameters, run.trigger) == (RunStatus.PENDING, {"date": "2026-01-05"}, "api")
+    assert (run.status, run.parameters, run.trigger) == (
+        RunStatus.PENDING,
+        {"date": "2026-01-05", "source_window_days": 5},
+        "api",
+    )
     assert run.pipeline_id == "acme-gcp-billing"
     assert embedded.store.get_run(run.pipeline_logging_id) == run
     assert queued_run_ids(embedded) == [run.pipeline_logging_id]
@@ -32,7 +36,7 @@ def test_an_accepted_run_is_recorded_pending_and_queued(embedded: Backend, unit_
 def test_the_date_defaults_to_yesterday(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
     run = submission.submit_run(embedded, unit_settings, org, BILLING, {}, today=TODAY)
-    assert run.parameters == {"date": "2026-01-09"}
+    assert run.parameters == {"date": "2026-01-09", "source_window_days": 5}
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
 from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus, parse_iso
 from shared.errors import TransientError
-from shared.ports import DuplicateRun, RunFilter, RunPage
+from shared.ports import DuplicateRun, OrgAtCapacity, RunFilter, RunPage
 
 from ._clients import LazyClient
 from .errors import RetryPolicy, is_retryable_grpc, translated
@@ -54,6 +54,8 @@ from .errors import RetryPolicy, is_retryable_grpc, translated
 T = TypeVar("T")
 
 ORGS, API_KEYS, INTEGRATIONS, RUNS = "orgs", "api_keys", "integrations", "runs"
+RUNNING_SLOTS = "org_running_runs"
+"""One document per org: the ids of its runs claimed RUNNING, for the per-org running limit."""
 RUN_LOCKS, RUN_TRIGGERS = "run_locks", "run_triggers"
 EXPIRES_AT = "expire_at"
 
@@ -303,19 +305,44 @@ class FirestoreStore:
             snapshot = self._collection(RUNS).document(run_id).get(**self._call)
         return _run(snapshot.to_dict()) if snapshot.exists else None
 
-    def claim_run(self, run_id: str, claim_token: str, now: str, lease_expires_at: str) -> Run | None:
+    def claim_run(
+        self, run_id: str, claim_token: str, now: str, lease_expires_at: str, max_running: int | None = None
+    ) -> Run | None:
         reference = self._collection(RUNS).document(run_id)
 
         def claim(transaction: Any) -> Run | None:
             snapshot = reference.get(transaction=transaction, **self._call)
             if not snapshot.exists:
                 return None
-            claimed = _run(snapshot.to_dict()).claimed(claim_token, now, lease_expires_at)
-            if claimed is not None:
-                transaction.set(reference, _run_document(claimed, self.run_retention))
+            run = _run(snapshot.to_dict())
+            claimed = run.claimed(claim_token, now, lease_expires_at)
+            if claimed is None:
+                return None
+            if max_running is not None and run.status is RunStatus.PENDING:
+                self._take_running_slot(transaction, run, max_running)
+            transaction.set(reference, _run_document(claimed, self.run_retention))
             return claimed
 
         return self._in_transaction(claim)
+
+    def _take_running_slot(self, transaction: Any, run: Run, max_running: int) -> None:
+        """The org's running runs are listed on one document, read and written by every claim of
+        that org in its transaction: two concurrent claims conflict there and one is retried, so the
+        count cannot be overshot (a count query cannot give that: a transaction does not lock the
+        documents a query would match later). The list heals itself: a run that is no longer
+        RUNNING (finished, failed, given back) is dropped when the next claim reads it."""
+        slots = self._collection(RUNNING_SLOTS).document(run.org_slug)
+        listed = slots.get(transaction=transaction, **self._call)
+        running: list[str] = []
+        for other_id in (listed.to_dict() or {}).get("run_ids", []) if listed.exists else []:
+            if other_id == run.pipeline_logging_id:
+                continue
+            other = self._collection(RUNS).document(other_id).get(transaction=transaction, **self._call)
+            if other.exists and (other.to_dict() or {}).get("status") == str(RunStatus.RUNNING):
+                running.append(other_id)
+        if len(running) >= max_running:
+            raise OrgAtCapacity(run.org_slug)
+        transaction.set(slots, {"run_ids": [*running, run.pipeline_logging_id]})
 
     def update_run(
         self, run_id: str, *, expected_status: RunStatus, claim_token: str | None, changes: Mapping[str, Any]

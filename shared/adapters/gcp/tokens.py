@@ -26,7 +26,7 @@ class GoogleOidcVerifier:
             claims: dict[str, Any] = id_token.verify_oauth2_token(  # type: ignore[no-untyped-call]
                 token, self._transport, audience=audience
             )
-        except ValueError:
+        except (ValueError, RecursionError):  # google-auth parses the header's JSON before any check
             raise Unauthenticated("Scheduler token missing or invalid") from None
         if not self._allowed_email or claims.get("email") != self._allowed_email or not claims.get("email_verified"):
             raise Unauthenticated("Scheduler token missing or invalid")

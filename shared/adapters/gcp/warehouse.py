@@ -256,6 +256,26 @@ class BigQueryWarehouse:
             bytes_billed=int(job.total_bytes_billed or 0),
         )
 
+    def estimate_bytes(
+        self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
+    ) -> int:
+        """A dry-run job: BigQuery plans the query (partitions pruned, columns read) and reports the
+        bytes it would process, running and billing nothing."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter(name, parameter_type(value), value) for name, value in params.items()
+            ],
+            labels=job_labels(labels),
+            dry_run=True,
+            use_query_cache=False,  # a cached answer would estimate 0 bytes
+            use_legacy_sql=False,
+        )
+        with translated("Warehouse query failed"):
+            job = self._client().query(sql, job_config=config, retry=self._api_retry())
+        return int(job.total_bytes_processed or 0)
+
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels
     ) -> LoadResult:

@@ -141,8 +141,10 @@ class SqliteRunQueue:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM messages WHERE message_id = ?", (message_id,))
 
-    def nack(self, delivery: Delivery) -> bool:
-        """Schedules a redelivery; returns True if the message was dead-lettered instead."""
+    def nack(self, delivery: Delivery, not_before_s: float | None = None) -> bool:
+        """Schedules a redelivery after the backoff, or after ``not_before_s`` if that is later (the
+        worker knows when the run it found held will be free); returns True if the message was
+        dead-lettered instead."""
         with self._db.transaction() as conn:
             if delivery.delivery_attempt >= self.max_delivery_attempts:
                 conn.execute(
@@ -151,6 +153,7 @@ class SqliteRunQueue:
                 )
                 return True
             delay = min(self.max_backoff_s, self.min_backoff_s * 2 ** (delivery.delivery_attempt - 1))
+            delay = max(delay, not_before_s or 0.0)
             conn.execute(
                 "UPDATE messages SET available_at = ? WHERE message_id = ?", (time.time() + delay, delivery.message_id)
             )

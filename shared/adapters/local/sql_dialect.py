@@ -4,6 +4,11 @@ sqlglot does the dialect work. On top of it one rewrite for speed: BigQuery's id
 repeated field, ``(SELECT SUM(c.x) FROM UNNEST(arr) AS c)``, becomes DuckDB's list functions,
 ``LIST_SUM(LIST_TRANSFORM(arr, LAMBDA c : c.x))``. Both give the same value (NULL for an empty
 array); measured on a 10M-row export the correlated subquery is about 6x slower in DuckDB.
+
+And one mapping: BigQuery's partition pseudo-columns of an ingestion-time partitioned table
+(``_PARTITIONTIME``, ``_PARTITIONDATE``) have no DuckDB counterpart, so a local table partitioned
+that way (the billing export) carries the partition time as the column ``partition_time`` and the
+pseudo-columns are read from it. The same partition filter then selects the same rows on both.
 """
 
 from __future__ import annotations
@@ -14,6 +19,23 @@ import sqlglot
 from sqlglot import exp
 
 from shared.errors import ConfigError
+
+PARTITION_TIME_COLUMN = "partition_time"
+"""The column a local ingestion-time partitioned table keeps ``_PARTITIONTIME`` in."""
+
+
+def _partition_pseudo_column(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.Column):
+        return node
+    name = node.name.upper()
+    column = exp.column(PARTITION_TIME_COLUMN, table=node.table or None)
+    if name == "_PARTITIONTIME":
+        return column
+    if name == "_PARTITIONDATE":
+        # the UTC day of the partition, whatever the session's time zone
+        utc = exp.Anonymous(this="timezone", expressions=[exp.Literal.string("UTC"), column])
+        return exp.cast(utc, "DATE")
+    return node
 
 
 def _sum_over_unnest(node: exp.Expression) -> exp.Expression:
@@ -58,7 +80,7 @@ def to_duckdb(bigquery_sql: str) -> str:
         raise ConfigError(f"SQL does not parse as BigQuery SQL: {exc}") from None
     if len(statements) != 1 or statements[0] is None:
         raise ConfigError("Expected exactly one SQL statement")
-    tree = statements[0].transform(_sum_over_unnest)
+    tree = statements[0].transform(_sum_over_unnest).transform(_partition_pseudo_column)
     return tree.sql(dialect="duckdb")
 
 

@@ -19,7 +19,7 @@ from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
 from shared.domain.runs import Run, RunStatus
-from shared.ports import DuplicateRun, RunFilter, RunPage
+from shared.ports import DuplicateRun, OrgAtCapacity, RunFilter, RunPage
 
 from .sqlite import SqliteDatabase
 
@@ -177,12 +177,22 @@ class SqliteStore:
             (str(run.status), json.dumps(run.to_record()), run.pipeline_logging_id),
         )
 
-    def claim_run(self, run_id: str, claim_token: str, now: str, lease_expires_at: str) -> Run | None:
+    def claim_run(
+        self, run_id: str, claim_token: str, now: str, lease_expires_at: str, max_running: int | None = None
+    ) -> Run | None:
+        # BEGIN IMMEDIATE holds the write lock: the count and the claim are one step
         with self._db.transaction() as conn:
             row = conn.execute("SELECT body FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 return None
-            claimed = Run.from_record(json.loads(row["body"])).claimed(claim_token, now, lease_expires_at)
+            run = Run.from_record(json.loads(row["body"]))
+            claimed = run.claimed(claim_token, now, lease_expires_at)
+            if claimed is not None and max_running is not None and run.status is RunStatus.PENDING:
+                running = conn.execute(
+                    "SELECT COUNT(*) AS n FROM runs WHERE org_slug = ? AND status = 'RUNNING'", (run.org_slug,)
+                ).fetchone()
+                if int(running["n"]) >= max_running:
+                    raise OrgAtCapacity(run.org_slug)
             if claimed is not None:
                 self._write(conn, claimed)
         return claimed

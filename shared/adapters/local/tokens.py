@@ -55,6 +55,6 @@ class LocalTokenVerifier:
                 issuer=ISSUER,
                 options={"require": ["exp", "aud", "iss"]},
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, RecursionError):  # PyJWT parses the header's JSON before any check
             raise Unauthenticated("Scheduler token missing or invalid") from None
         return claims

@@ -66,6 +66,8 @@ class DuckDBWarehouse:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connection: Any = None
+        self._attached: set[str] = set()
+        """Projects known to be attached: every query checks, and asking DuckDB cost ~1-2 ms each time."""
 
     # -- connection management ---------------------------------------------------------------
     def _root(self) -> Any:
@@ -90,21 +92,21 @@ class DuckDBWarehouse:
 
     def attach_project(self, project: str, *, create: bool = False) -> None:
         """Makes ``project`` addressable as a catalog (another project's data, e.g. a billing export)."""
-        if project == self.project:
+        if project == self.project or project in self._attached:
             return
         root = self._root()
         with self._lock:
             attached = {row[0] for row in root.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
-            if project in attached:
-                return
-            path = self.directory / f"{project}.duckdb"
-            if not path.exists() and not create:
-                raise TerminalError(
-                    f"Not found: project {project} (nothing loaded for it in the local warehouse: "
-                    "`cloudact import-export` or `cloudact generate-export` loads a billing export)"
-                )
-            literal = "'" + str(path).replace("'", "''") + "'"
-            root.execute(f"ATTACH {literal} AS {_quote(project)}")
+            if project not in attached:
+                path = self.directory / f"{project}.duckdb"
+                if not path.exists() and not create:
+                    raise TerminalError(
+                        f"Not found: project {project} (nothing loaded for it in the local warehouse: "
+                        "`cloudact import-export` or `cloudact generate-export` loads a billing export)"
+                    )
+                literal = "'" + str(path).replace("'", "''") + "'"
+                root.execute(f"ATTACH {literal} AS {_quote(project)}")
+            self._attached.add(project)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -159,6 +161,14 @@ class DuckDBWarehouse:
             rows = cursor.fetchall()
         return QueryResult(columns=columns, rows=rows)
 
+    def estimate_bytes(
+        self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
+    ) -> int:
+        """0: the embedded warehouse bills nothing, so no local run is refused for its size. Nothing is
+        planned either (an EXPLAIN would add milliseconds to every run only to find an error the query
+        itself reports at once)."""
+        return 0
+
     def _insert_columns(
         self, cursor: Any, table: TableSpec, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
@@ -168,9 +178,14 @@ class DuckDBWarehouse:
         if unknown:
             raise TerminalError(f"Columns not in {table.dataset}.{table.name}: {', '.join(unknown)}")
         arrays = [list(values) for values in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-        selects = ", ".join(f"UNNEST(${i + 1}::{types[name]}[])" for i, name in enumerate(columns))
+        # unnested as bound, then each value cast: about twice as fast as casting the whole lists
+        # (`$1::DATE[]`) first, and as exact (a list of Decimals binds as a DECIMAL wide enough for all)
+        unnested = ", ".join(f"UNNEST(${i + 1}) AS c{i}" for i in range(len(columns)))
+        casts = ", ".join(f"CAST(c{i} AS {types[name]})" for i, name in enumerate(columns))
         names = ", ".join(_quote(name) for name in columns)
-        cursor.execute(f"INSERT INTO {self._table_name(table)} ({names}) SELECT {selects}", arrays)
+        cursor.execute(
+            f"INSERT INTO {self._table_name(table)} ({names}) SELECT {casts} FROM (SELECT {unnested})", arrays
+        )
 
     def replace_partition(
         self, table: TableSpec, day: date, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, labels: JobLabels
@@ -201,6 +216,7 @@ class DuckDBWarehouse:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            self._attached = set()
         self._local = threading.local()
 
 

@@ -5,6 +5,10 @@ own credentials) and keeps the already-aggregated result. A load step writes the
 result into the org's dataset, replacing exactly one day partition (``warehouse.load_day``). A
 step marked ``gate: source_changed`` runs a query whose only value is the source's watermark for the
 day; whether the run goes on is the engine's decision (``shared.pipelines.runner``).
+
+Cost: the billing export is partitioned, so its SQL must bound the partitions it reads (checked at
+load, ``partition_guard``), and before a run's first real query every query step still ahead is
+dry-run: a run whose estimate exceeds a step's ``max_bytes_billed`` fails before anything is billed.
 """
 
 from __future__ import annotations
@@ -19,14 +23,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared import providers
 from shared.domain import identifiers
 from shared.domain.runs import iso
+from shared.errors import TerminalError
+from shared.pipelines import partition_guard
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
 from shared.pipelines.processors import load_day
 from shared.pipelines.processors.load_day import ColumnConfig
 from shared.pipelines.runner import baseline_watermark
+from shared.ports import Warehouse
 
 SOURCE_PLACEHOLDER = "{source}"
 DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
+PARTITIONED_SOURCES = {"integration.billing_export_table"}
+"""Sources partitioned by ``_PARTITIONTIME`` (the Cloud Billing export): SQL reading them must
+bound the partitions it reads unless its step sets ``require_partition_filter: false``."""
 
 
 class BqEtlConfig(BaseModel):
@@ -37,6 +47,8 @@ class BqEtlConfig(BaseModel):
     max_bytes_billed: int = Field(default=DEFAULT_MAX_BYTES_BILLED, gt=0)
     watermark_column: str | None = None
     """An output column whose maximum is the source's watermark (recorded on the run)."""
+    require_partition_filter: bool = True
+    """False accepts SQL that reads a partitioned source without a partition filter (a full scan)."""
     # load step
     target_table: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
     from_step: str | None = None
@@ -101,8 +113,13 @@ class BigQueryEtl:
             sql_path = (pipeline.directory / config.sql).resolve()
             if pipeline.directory.resolve() not in sql_path.parents or not sql_path.is_file():
                 raise ValueError(f"step {step.name}: sql file {config.sql} not found beside the pipeline file")
-            if config.source and SOURCE_PLACEHOLDER not in sql_path.read_text():
+            sql = sql_path.read_text()
+            if config.source and SOURCE_PLACEHOLDER not in sql:
                 raise ValueError(f"step {step.name}: {config.sql} must select FROM `{SOURCE_PLACEHOLDER}`")
+            if config.source in PARTITIONED_SOURCES and config.require_partition_filter:
+                problem = partition_guard.check(sql, SOURCE_PLACEHOLDER, pipeline.directory)
+                if problem:
+                    raise ValueError(f"step {step.name}: {config.sql} {problem}")
         else:
             load_day.check_placement(step, config.load_config(), pipeline, index)
 
@@ -115,15 +132,9 @@ class BigQueryEtl:
     def _query(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
         if step.gate and baseline_watermark(ctx) is None:
             return StepOutcome(rows=0)  # the engine has nothing to compare it with: no need to look
-        sql = (ctx.pipeline.directory / str(config.sql)).read_text()
-        warehouse = ctx.warehouses.platform()
-        source = providers.source("gcp", config.source) if config.source else None
-        if source is not None:
-            field = str(source.metadata_field)
-            secret = ctx.integrations[source.integration]
-            source_table = identifiers.table_id(secret.metadata.get(field), field)
-            sql = sql.replace(SOURCE_PLACEHOLDER, source_table)
-            warehouse = ctx.warehouses.for_credentials(secret.credentials)
+        sql, warehouse, source_table = _resolved(config, ctx)
+        if self._first_query(step, ctx):
+            self._check_budgets(step, ctx)
         result = warehouse.query(
             sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
@@ -145,6 +156,52 @@ class BigQueryEtl:
             index = result.columns.index(config.watermark_column)
             watermark = _as_watermark(max((row[index] for row in result.rows if row[index] is not None), default=None))
         return replace(measured, output=result, watermark=watermark)
+
+    def _first_query(self, step: Step, ctx: StepContext) -> bool:
+        """Whether no step before this one has queried in this run (a gate queries only when the
+        engine has a watermark to compare with)."""
+        return not any(
+            earlier.processor == step.processor
+            and self._config(earlier).sql is not None
+            and (not earlier.gate or baseline_watermark(ctx) is not None)
+            for earlier in ctx.pipeline.steps[: ctx.pipeline.steps.index(step)]
+        )
+
+    def _check_budgets(self, step: Step, ctx: StepContext) -> None:
+        """Dry-runs this query and every query step after it, before the first of them runs: a
+        run that would exceed a step's byte budget fails having billed nothing."""
+        for later in ctx.pipeline.steps[ctx.pipeline.steps.index(step) :]:
+            if later.processor != step.processor or self._config(later).sql is None:
+                continue
+            config = self._config(later)
+            sql, warehouse, _ = _resolved(config, ctx)
+            estimate = warehouse.estimate_bytes(
+                sql, ctx.parameters, labels=ctx.labels(later.name), max_bytes_billed=config.max_bytes_billed
+            )
+            if estimate > config.max_bytes_billed:
+                raise TerminalError(
+                    f"step {later.name}: the query would process {_size(estimate)} by its dry-run estimate, "
+                    f"over the step's budget max_bytes_billed = {_size(config.max_bytes_billed)}; nothing was "
+                    "run. Narrow what it reads (its partition window) or raise max_bytes_billed"
+                )
+
+
+def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse, str | None]:
+    """The step's SQL with its source filled in, the warehouse that may read that source, and the
+    source table (None for a query of the platform's own tables)."""
+    sql = (ctx.pipeline.directory / str(config.sql)).read_text()
+    source = providers.source("gcp", config.source) if config.source else None
+    if source is None:
+        return sql, ctx.warehouses.platform(), None
+    field = str(source.metadata_field)
+    secret = ctx.integrations[source.integration]
+    source_table = identifiers.table_id(secret.metadata.get(field), field)
+    warehouse = ctx.warehouses.for_credentials(secret.credentials)
+    return sql.replace(SOURCE_PLACEHOLDER, source_table), warehouse, source_table
+
+
+def _size(count: int) -> str:
+    return f"{count:,} bytes ({count / 1024**3:.2f} GiB)"
 
 
 def _as_watermark(value: Any) -> str | None:

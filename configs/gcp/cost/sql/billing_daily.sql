@@ -22,7 +22,13 @@ SELECT
   MAX(export_time) AS source_export_time,
   COUNT(*) AS source_rows
 FROM `{source}`
-WHERE usage_start_time >= TIMESTAMP(@date)
+-- The export is partitioned by export day (_PARTITIONTIME): reading only the partitions that can
+-- hold the day's rows keeps the bytes a run is billed for flat however long the history is. A day's
+-- rows are exported from the day itself (a day before, for safety at the day's edge) until
+-- source_window_days after it; the pipeline's invoice-close run widens the window to the month's close.
+WHERE _PARTITIONTIME BETWEEN TIMESTAMP(DATE_SUB(@date, INTERVAL 1 DAY))
+    AND TIMESTAMP(DATE_ADD(@date, INTERVAL @source_window_days DAY))
+  AND usage_start_time >= TIMESTAMP(@date)
   AND usage_start_time < TIMESTAMP(DATE_ADD(@date, INTERVAL 1 DAY))
 GROUP BY usage_date, service_id, service_description, sku_id, sku_description, project_id,
   project_name, cost_type, currency, invoice_month, pricing_unit
