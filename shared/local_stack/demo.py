@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
@@ -39,26 +40,31 @@ def fake_service_account(project_id: str) -> dict[str, str]:
     }
 
 
-def source_totals(warehouse: DuckDBWarehouse, table_id: str, day: date) -> dict[tuple[str, str], tuple[float, float]]:
+def source_totals(
+    warehouse: DuckDBWarehouse, table_id: str, day: date
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     """Per (service, project): SUM(cost) and SUM(credits.amount) straight from the export, by a
-    different route than the pipeline's SQL (credits through UNNEST in their own query)."""
+    different route than the pipeline's SQL (credits through UNNEST in their own query), as exact
+    decimals."""
     project, dataset, table = table_id.split(".")
     name = f'"{project}"."{dataset}"."{table}"'
     warehouse.attach_project(project)
     day_filter = "CAST(usage_start_time AS DATE) = $1"
     costs = warehouse.execute_native(
-        f"SELECT service.id, project.id, SUM(cost) FROM {name} WHERE {day_filter} GROUP BY ALL", [day]
+        f"SELECT service.id, project.id, SUM(cost::DECIMAL(38, 9)) FROM {name} WHERE {day_filter} GROUP BY ALL", [day]
     )
     credits = warehouse.execute_native(
-        f"SELECT sid, pid, SUM(c.amount) FROM (SELECT service.id AS sid, project.id AS pid, UNNEST(credits) AS c "
-        f"FROM {name} WHERE {day_filter}) GROUP BY ALL",
+        "SELECT sid, pid, SUM(c.amount::DECIMAL(38, 9)) FROM (SELECT service.id AS sid, project.id AS pid, "
+        f"UNNEST(credits) AS c FROM {name} WHERE {day_filter}) GROUP BY ALL",
         [day],
     )
     credit_map = {(s, p): amount for s, p, amount in credits}
-    return {(s, p): (cost, credit_map.get((s, p), 0.0)) for s, p, cost in costs}
+    return {(s, p): (cost, credit_map.get((s, p), Decimal(0))) for s, p, cost in costs}
 
 
-def loaded_totals(warehouse: DuckDBWarehouse, dataset: str, day: date) -> dict[tuple[str, str], tuple[float, float]]:
+def loaded_totals(
+    warehouse: DuckDBWarehouse, dataset: str, day: date
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     rows = warehouse.execute_native(
         f'SELECT service_id, project_id, SUM(cost), SUM(credits) FROM "{warehouse.project}"."{dataset}".'
         "gcp_billing_daily_raw WHERE usage_date = $1 GROUP BY ALL",
@@ -67,13 +73,9 @@ def loaded_totals(warehouse: DuckDBWarehouse, dataset: str, day: date) -> dict[t
     return {(s, p): (cost, credit) for s, p, cost, credit in rows}
 
 
-def totals_match(expected: dict[Any, tuple[float, float]], actual: dict[Any, tuple[float, float]]) -> bool:
-    if expected.keys() != actual.keys():
-        return False
-    return all(
-        abs(expected[key][0] - actual[key][0]) < 1e-6 and abs(expected[key][1] - actual[key][1]) < 1e-6
-        for key in expected
-    )
+def totals_match(expected: dict[Any, tuple[Decimal, Decimal]], actual: dict[Any, tuple[Decimal, Decimal]]) -> bool:
+    # money is NUMERIC end to end: equal means equal, no tolerance
+    return expected == actual
 
 
 def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s: float = 300) -> dict[str, Any]:
