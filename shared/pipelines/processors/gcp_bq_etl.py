@@ -6,6 +6,10 @@ result into the org's dataset, replacing exactly one day partition, so re-runnin
 idempotent and leaves other days untouched. A gate step (``gate: source_changed``) reads the
 source's watermark for the day and ends the run early when it equals the one the last COMPLETE
 run of the same day saw, unless the run asks for ``force_refresh``.
+
+A query step without a ``source`` reads the org's own dataset instead (``{org_dataset}`` in its SQL),
+e.g. a mapping of the table an earlier step just loaded. A load step may keep a ``union_view``
+over every table of the dataset sharing its ``union_prefix`` (the FOCUS tables and ``focus_costs``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared.domain import identifiers
 from shared.domain.integrations import GCP_SA
 from shared.domain.runs import iso
-from shared.errors import TerminalError
+from shared.errors import CloudActError, TerminalError
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
 from shared.ports import Column, QueryResult, TableSpec
@@ -27,12 +31,16 @@ from shared.ports import Column, QueryResult, TableSpec
 SOURCES = {"integration.billing_export_table": (GCP_SA, "billing_export_table")}
 """Where a source table id may come from: the server-side integration record, never a request."""
 SOURCE_PLACEHOLDER = "{source}"
+ORG_DATASET_PLACEHOLDER = "{org_dataset}"
+RUN_PARAMETERS = ("run_id",)
+"""Values of the run itself a step's SQL may bind (``@run_id``), besides the pipeline's parameters."""
 DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
 
 
 class ColumnConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    # mixed case: FOCUS columns are named as the specification spells them (BilledCost, x_RunId)
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
     mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
@@ -54,6 +62,11 @@ class BqEtlConfig(BaseModel):
     write_disposition: Literal["WRITE_TRUNCATE"] = "WRITE_TRUNCATE"
     clustering: tuple[str, ...] = ()
     table_schema: tuple[ColumnConfig, ...] = Field(default=(), alias="schema")
+    union_view: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    """A view over every table of the dataset whose name starts with ``union_prefix``, kept current."""
+    union_prefix: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    error_prefix: str | None = Field(default=None, min_length=1, max_length=100)
+    """Starts the run's error message when this step fails, so the failure says what broke."""
 
     @model_validator(mode="after")
     def one_kind(self) -> BqEtlConfig:
@@ -71,6 +84,10 @@ class BqEtlConfig(BaseModel):
             missing = [name for name in self.clustering if name not in names]
             if missing:
                 raise ValueError(f"clustering columns not in schema: {', '.join(missing)}")
+        if (self.union_view is None) != (self.union_prefix is None):
+            raise ValueError("`union_view` and `union_prefix` go together")
+        if self.union_prefix and not (self.target_table or "").startswith(self.union_prefix):
+            raise ValueError("`target_table` must start with `union_prefix` to be part of the view")
         return self
 
 
@@ -109,9 +126,17 @@ class BigQueryEtl:
 
     def run(self, step: Step, ctx: StepContext) -> StepOutcome:
         config = self._config(step)
-        if config.sql is not None:
-            return self._query(step, config, ctx)
-        return self._load(step, config, ctx)
+        try:
+            if config.sql is not None:
+                return self._query(step, config, ctx)
+            return self._load(step, config, ctx)
+        except CloudActError as exc:
+            if not config.error_prefix:
+                raise
+            # same class (so transient stays transient), the step's own words first
+            exc.message = f"{config.error_prefix}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
 
     def _query(self, step: Step, config: BqEtlConfig, ctx: StepContext) -> StepOutcome:
         previous_watermark = ctx.previous.source_watermark if ctx.previous else None
@@ -125,8 +150,15 @@ class BigQueryEtl:
             source_table = identifiers.table_id(secret.metadata.get(field), field)
             sql = sql.replace(SOURCE_PLACEHOLDER, source_table)
             warehouse = ctx.warehouses.for_credentials(secret.credentials)
+        else:
+            # the org's dataset comes from its record (derived from a validated slug), never a request
+            sql = sql.replace(ORG_DATASET_PLACEHOLDER, ctx.org.dataset)
+        parameters = dict(ctx.parameters)
+        run_values = {"run_id": ctx.run.pipeline_logging_id}
+        # bound only when used: an unused named parameter is an error on DuckDB
+        parameters.update({name: run_values[name] for name in RUN_PARAMETERS if f"@{name}" in sql})
         result = warehouse.query(
-            sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
+            sql, parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
         measured = StepOutcome(
             rows=len(result.rows), bytes_processed=result.bytes_processed, bytes_billed=result.bytes_billed
@@ -166,9 +198,12 @@ class BigQueryEtl:
             partition_field=config.partition_by,
             clustering=config.clustering,
         )
-        loaded = ctx.warehouses.platform().replace_partition(
-            table, day, result.columns, result.rows, labels=ctx.labels(step.name)
-        )
+        warehouse = ctx.warehouses.platform()
+        loaded = warehouse.replace_partition(table, day, result.columns, result.rows, labels=ctx.labels(step.name))
+        if config.union_view and config.union_prefix:
+            # on every run, not only when the table is new: a view another provider's first run
+            # replaced concurrently is repaired by the next run of either
+            warehouse.ensure_union_view(ctx.org.dataset, config.union_view, config.union_prefix)
         return StepOutcome(rows=loaded.rows, bytes_processed=loaded.bytes_processed)
 
 

@@ -29,6 +29,9 @@ SELECT
     FROM UNNEST(credits) AS c), 0)) AS credits_discount,
   SUM(IFNULL((SELECT SUM(IF(c.type IN ('PROMOTION', 'FREE_TIER'), CAST(c.amount AS NUMERIC), 0))
     FROM UNNEST(credits) AS c), 0)) AS credits_promotion,
+  -- the committed-use part of credits_discount: its presence makes a row's PricingCategory Committed
+  SUM(IFNULL((SELECT SUM(IF(STARTS_WITH(c.type, 'COMMITTED_USAGE_DISCOUNT'), CAST(c.amount AS NUMERIC), 0))
+    FROM UNNEST(credits) AS c), 0)) AS credits_committed,
   SUM(CAST(cost_at_list AS NUMERIC)) AS cost_at_list,
   SUM(CAST(usage.amount_in_pricing_units AS NUMERIC)) AS usage_amount_in_pricing_units,
   SUM(CAST(usage.amount AS NUMERIC)) AS usage_amount,
