@@ -78,6 +78,8 @@ class PipelineConfig(Strict):
     parameters: list[Parameter] = Field(default_factory=list)
     schedule: Schedule | None = None
     steps: list[Step] = Field(min_length=1)
+    rows_processed_from: str | None = None
+    """The step whose rows are the run's ``rows_processed`` (default: the last step)."""
     directory: Path = Field(default=Path("."), exclude=True)
     """The folder of the YAML file: step files (SQL) are resolved inside it."""
 
@@ -87,6 +89,8 @@ class PipelineConfig(Strict):
             duplicates = {name for name in names if names.count(name) > 1}
             if duplicates:
                 raise ValueError(f"duplicate {label} names: {', '.join(sorted(duplicates))}")
+        if self.rows_processed_from is not None and self.rows_processed_from not in [s.name for s in self.steps]:
+            raise ValueError(f"rows_processed_from: no step named {self.rows_processed_from}")
         for index, step in enumerate(self.steps):
             processor = registry.get(step.processor)  # raises KeyError for unknown ids
             processor.validate_config(step, self, index)

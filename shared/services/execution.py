@@ -129,8 +129,9 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.error("run failed on an unexpected error", extra=context, exc_info=exc)
         return _finish_failed(backend, claimed, token, f"internal error ({type(exc).__name__})", ctx, context)
 
-    # rows written by the last step (the load); a skipped run wrote none
-    rows = 0 if ctx.skip_reason else (steps[-1].rows if steps else 0)
+    # rows written by the pipeline's main load (its last step unless it names one); a skipped run wrote none
+    counted = [step for step in steps if step.name == pipeline.rows_processed_from] or steps[-1:]
+    rows = 0 if ctx.skip_reason else (counted[0].rows if counted else 0)
     outcome = _finish(
         backend,
         claimed,
