@@ -256,3 +256,13 @@ def runs(state: str | None, pipeline_id: str | None, limit: int, url: str, api_k
             f"{item['requested_at']}  {item['status']:<8}  {item['pipeline_logging_id']}  "
             f"{item['pipeline_id']}  {json.dumps(item['parameters'])}  rows={item['rows_processed']}"
         )
+
+
+def _add_focus_export() -> None:
+    # its own module: the command and its download are reused by the demo
+    from shared.local_stack.focus_cli import focus_export
+
+    main.add_command(focus_export)
+
+
+_add_focus_export()
