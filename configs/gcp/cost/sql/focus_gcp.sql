@@ -130,7 +130,8 @@ SELECT
     AS ChargeClass,
   IFNULL(sku_description, service_description) AS ChargeDescription,
   IF(charge_category IN ('Usage', 'Tax'), 'Usage-Based', 'One-Time') AS ChargeFrequency,
-  CAST(NULL AS STRING) AS InvoiceId,
+  -- provisional: the billing account's invoice for the month (the export carries no invoice number)
+  CONCAT(billing_account_id, '-', FORMAT_DATE('%Y%m', billing_month)) AS InvoiceId,
   'Google Cloud' AS InvoiceIssuerName,
   'Google Cloud' AS ProviderName,
   'Google Cloud' AS PublisherName,
@@ -186,7 +187,7 @@ SELECT
   CAST(NULL AS STRING) AS ChargeClass,
   CONCAT('Promotion and free-tier credits: ', IFNULL(sku_description, service_description)) AS ChargeDescription,
   'One-Time' AS ChargeFrequency,
-  CAST(NULL AS STRING) AS InvoiceId,
+  CONCAT(billing_account_id, '-', FORMAT_DATE('%Y%m', billing_month)) AS InvoiceId,
   'Google Cloud' AS InvoiceIssuerName,
   'Google Cloud' AS ProviderName,
   'Google Cloud' AS PublisherName,
