@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
@@ -147,4 +148,47 @@ def run_demo(
     expected = source_totals(warehouse, spec.table_id, day)
     matched = totals_match(expected, loaded_totals(warehouse, created["dataset"], day))
     say(f"7. Totals per service x project equal the source export's: {'yes' if matched else 'NO'}")
-    return matched
+    return matched and focus_step(base_url, created["api_key"], day, say)
+
+
+def read_parquet(path: Path) -> list[dict[str, Any]]:
+    """A FOCUS file's rows as our checks take them, read with the types it carries."""
+    import duckdb
+
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        result = conn.execute("SELECT * FROM read_parquet($1)", [str(path)])
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    finally:
+        conn.close()
+
+
+def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None]) -> bool:
+    """8. The org's FOCUS 1.2 file: exported over the API, checked by us and by the FinOps
+    Foundation's validator (when ``make focus-validator`` has installed it)."""
+    from shared.domain import focus
+    from shared.local_stack import focus_validation
+    from shared.local_stack.focus_cli import download
+
+    from shared.settings import get_settings
+
+    out = get_settings().data_dir / f"focus-{ORG}-{day.isoformat()}.parquet"
+    size = download(base_url, api_key, ORG, day, day, out)
+    records = read_parquet(out)
+    problems = focus.violations(records)
+    say(f"8. FOCUS 1.2 export of {ORG}: {out} ({len(records):,} rows, {size:,} bytes)")
+    say(f"   strict checks (enums, nulls, periods, decimals): {problems or 'pass'}")
+    ok = not problems
+    if focus_validation.available():
+        verdict = focus_validation.validate(out)
+        say(f"   focus-validator 2.2.1 (FOCUS {focus_validation.VERSION}): {verdict.summary()}")
+        ok = ok and verdict.ok
+    else:
+        say("   focus-validator not installed (make focus-validator): its verdict is skipped")
+    totals: dict[str, Decimal] = {}
+    for row in records:
+        totals[row["BillingCurrency"]] = totals.get(row["BillingCurrency"], Decimal(0)) + row["BilledCost"]
+    say("   BilledCost across providers: " + ", ".join(f"{cur} {total:,.2f}" for cur, total in sorted(totals.items())))
+    return ok

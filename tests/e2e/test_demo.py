@@ -21,3 +21,6 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     assert ok, output
     assert '"status": "COMPLETE"' in output
     assert "equal the source export's: yes" in output
+    assert "strict checks (enums, nulls, periods, decimals): pass" in output
+    assert "focus-validator 2.2.1 (FOCUS 1.2): 0 failed rules" in output, output
+    assert "BilledCost across providers: " in output
