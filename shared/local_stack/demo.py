@@ -171,7 +171,6 @@ def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None
     from shared.domain import focus
     from shared.local_stack import focus_validation
     from shared.local_stack.focus_cli import download
-
     from shared.settings import get_settings
 
     out = get_settings().data_dir / f"focus-{ORG}-{day.isoformat()}.parquet"
