@@ -21,6 +21,7 @@ _state: dict[str, Any] = {}
 SCHEMA_VALID_BUT_REFUSED = {
     "/api/v1/pipelines/runs": "a page token is an opaque cursor the server issued; any other string is 400",
     "/api/v1/scheduler/tick": "the schedule time must be within a week of now",
+    "/api/v1/focus/{org_slug}": "start must not be after end, and the range is bounded in days",
 }
 
 
