@@ -5,8 +5,8 @@ caller's org only: the dataset is the org record's, never a request's. An export
 and in rows; one over the row bound is refused whole (413), never cut short, so a file is always
 complete for the days it says it covers.
 
-Parquet is written by DuckDB (already a dependency of every function): money and quantities stay
-DECIMAL(38, 9), timestamps stay UTC instants.
+Parquet is written by pyarrow (imported only when a Parquet export is asked for): money and
+quantities stay DECIMAL(38, 9), timestamps stay UTC instants.
 """
 
 from __future__ import annotations
@@ -109,43 +109,37 @@ def csv_chunks(result: QueryResult) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _duckdb_type(name: str, values: list[Any]) -> str:
+def _arrow_type(name: str, values: list[Any]) -> Any:
+    import pyarrow as pa
+
     if name in focus.DECIMALS:
-        return "DECIMAL(38, 9)"
+        return pa.decimal128(38, 9)
     if name in TIMESTAMPS:
-        return "TIMESTAMPTZ"
+        return pa.timestamp("us", tz="UTC")
     sample = next((value for value in values if value is not None), None)
-    for python_type, duck_type in (
-        (bool, "BOOLEAN"),
-        (int, "BIGINT"),
-        (Decimal, "DECIMAL(38, 9)"),
-        (datetime, "TIMESTAMPTZ"),
-        (date, "DATE"),
+    for python_type, arrow_type in (
+        (bool, pa.bool_()),
+        (int, pa.int64()),
+        (Decimal, pa.decimal128(38, 9)),
+        (datetime, pa.timestamp("us", tz="UTC")),
+        (date, pa.date32()),
     ):
         if isinstance(sample, python_type):
-            return duck_type
-    return "VARCHAR"
+            return arrow_type
+    return pa.string()
 
 
 def write_parquet(result: QueryResult, path: Path) -> None:
-    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     columns = (
         [list(values) for values in zip(*result.rows, strict=True)] if result.rows else [[] for _ in result.columns]
     )
-    types = [_duckdb_type(name, values) for name, values in zip(result.columns, columns, strict=True)]
-    conn = duckdb.connect()
-    try:
-        conn.execute("SET TimeZone = 'UTC'")
-        definition = ", ".join(f'"{name}" {kind}' for name, kind in zip(result.columns, types, strict=True))
-        conn.execute(f"CREATE TABLE focus ({definition})")
-        if result.rows:
-            selects = ", ".join(f"UNNEST(${i + 1}::{kind}[])" for i, kind in enumerate(types))
-            conn.execute(f"INSERT INTO focus SELECT {selects}", columns)
-        literal = "'" + str(path).replace("'", "''") + "'"
-        conn.execute(f"COPY focus TO {literal} (FORMAT PARQUET)")
-    finally:
-        conn.close()
+    arrays = [
+        pa.array(values, type=_arrow_type(name, values)) for name, values in zip(result.columns, columns, strict=True)
+    ]
+    pq.write_table(pa.Table.from_arrays(arrays, names=list(result.columns)), path)
 
 
 def parquet_chunks(result: QueryResult) -> Iterator[bytes]:

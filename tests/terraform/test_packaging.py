@@ -33,6 +33,7 @@ REQUIRED_PINS = {
     "google-cloud-firestore",
     "google-cloud-kms",
     "google-crc32c",
+    "pyarrow",  # the status function's Parquet FOCUS exports
 }
 
 
