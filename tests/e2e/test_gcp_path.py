@@ -28,7 +28,7 @@ import re
 import shutil
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -413,3 +413,100 @@ def test_a_transient_failure_asks_pub_sub_to_redeliver(tenant: Tenant, monkeypat
     assert push.post("/", json=_envelope(delivery.data)).status_code == 204
     finished = tenant.backend.store.get_run(run.pipeline_logging_id)
     assert finished is not None and finished.status == "COMPLETE"
+
+
+def test_the_focus_mapping_gives_the_same_rows_on_bigquery(
+    tenant: Tenant, tmp_path: Path, bigquery_emulator: Emulator
+) -> None:
+    """The production run stops at bqemulator's load gap before its FOCUS steps: here the FOCUS SQL
+    runs on bqemulator over the daily rows the embedded run loaded, and gives the embedded rows."""
+    from shared.adapters.gcp.warehouse import BigQueryWarehouse
+    from shared.pipelines import config as pipeline_config
+    from shared.pipelines.processors.gcp_bq_etl import BqEtlConfig
+    from shared.ports import Column, TableSpec
+
+    day = YESTERDAY
+    accepted = submit(tenant, day)
+    assert accepted.status_code == 202
+    deliver_all()
+    run_id = accepted.get_json()["pipeline_logging_id"]
+    duck: Any = tenant.backend.warehouses.platform()
+    labels = JobLabels(org_slug=ORG, run_id=run_id, step="test")
+    daily = duck.query(
+        f"SELECT * FROM {ORG}.gcp_billing_daily_raw WHERE usage_date = @day", {"day": day}, labels=labels
+    )
+    embedded = duck.query(f"SELECT * FROM {ORG}.focus_gcp", {}, labels=labels).records()
+    assert embedded and {row["ChargeCategory"] for row in embedded} >= {"Usage", "Credit"}
+
+    configs = configs_without_sql_comments(tmp_path / "configs")
+    pipeline = pipeline_config.load(configs, demo_ref())
+    load = BqEtlConfig.model_validate(next(step for step in pipeline.steps if step.name == "load").config)
+    platform = unique_project()
+    bigquery = BigQueryWarehouse(platform, max_bytes_billed=10 * 1024**3, api_endpoint=bigquery_emulator.url)
+    table = TableSpec(ORG, "gcp_billing_daily_raw", tuple(Column(c.name, c.type, c.mode) for c in load.table_schema))
+    bigquery.ensure_table(table)
+    inserted = requests.post(
+        f"{bigquery_emulator.url}/bigquery/v2/projects/{platform}/datasets/{ORG}/tables/{table.name}/insertAll",
+        json={"rows": [{"json": _json_ready({k: _plain(v) for k, v in row.items()})} for row in daily.records()]},
+        timeout=60,
+    )
+    inserted.raise_for_status()
+    assert not inserted.json().get("insertErrors"), inserted.json()
+
+    sql = (configs / "gcp" / "cost" / "sql" / "focus_gcp.sql").read_text().replace("{org_dataset}", ORG)
+    result = bigquery.query(sql, {"date": day, "run_id": run_id}, labels=labels)
+    bigquery.close()
+    # bqemulator answers with lowercased column names (BigQuery keeps them as written)
+    names = {name.lower(): name for name in embedded[0]}
+    assert {names.get(column) for column in result.columns} == set(embedded[0]), result.columns
+    on_bigquery = [
+        {names[column]: value for column, value in zip(result.columns, row, strict=True)} for row in result.rows
+    ]
+    assert len(on_bigquery) == len(embedded)
+
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(
+            str(row[name])
+            for name in (
+                "ChargeCategory",
+                "SubAccountId",
+                "SkuId",
+                "x_CostType",
+                "Tags",
+                "BillingCurrency",
+                "PricingUnit",
+                "ChargeDescription",
+            )
+        )
+
+    money = {
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "ContractedCost",
+        "ListUnitPrice",
+        "PricingQuantity",
+        "ConsumedQuantity",
+    }
+    for ours, theirs in zip(sorted(embedded, key=key), sorted(on_bigquery, key=key), strict=True):
+        for name, value in ours.items():
+            other = theirs[name]
+            if name in money and value is not None:
+                # bqemulator keeps NUMERIC to 3 decimal places (BigQuery: 9)
+                assert abs(Decimal(str(other)) - value) <= Decimal("0.01"), (name, value, other)
+            elif isinstance(value, datetime):
+                assert other == value, (name, value, other)
+            else:
+                assert other == value, (name, value, other)
+
+
+def demo_ref() -> Any:
+    from shared.domain.runs import PipelineRef
+
+    return PipelineRef("gcp", "cost", "billing")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value.isoformat() if isinstance(value, date) else str(value) if isinstance(value, Decimal) else value
