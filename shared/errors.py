@@ -39,8 +39,10 @@ class TerminalError(CloudActError):
 
 
 class ConfigError(TerminalError):
-    """A pipeline file (or its SQL) is malformed."""
+    """A pipeline file (or its SQL) is malformed: the operator must fix it, so a request meeting
+    it is told to come back later (a run meeting it fails: retrying cannot help)."""
 
+    http_status = 503
     code = "invalid_pipeline_config"
 
 

@@ -108,6 +108,12 @@ class Settings:
     """The platform's ceiling on one query's billed bytes; a step may ask for less, never more."""
     bq_api_endpoint: str | None = None
     """A BigQuery API endpoint other than Google's (an emulator); used with anonymous credentials."""
+    # -- vendors' HTTP APIs (each provider names its own base-URL variable) ----------------------
+    vendor_timeout_s: float = 30.0
+    """Timeout of one call to a vendor's API (connect: at most 10 s)."""
+    vendor_retry_budget_s: float = 60.0
+    """How long one step may wait between retries of a vendor's 429/5xx before the run is given
+    back for redelivery."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -148,6 +154,8 @@ class Settings:
             bq_location=os.environ.get("CLOUDACT_BQ_LOCATION") or "US",
             max_bytes_billed=_int("CLOUDACT_MAX_BYTES_BILLED", 100 * 1024**3),
             bq_api_endpoint=os.environ.get("CLOUDACT_BQ_API_ENDPOINT") or None,
+            vendor_timeout_s=_int("CLOUDACT_VENDOR_TIMEOUT_S", 30),
+            vendor_retry_budget_s=_int("CLOUDACT_VENDOR_RETRY_BUDGET_S", 60),
         )
 
 

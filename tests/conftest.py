@@ -31,9 +31,12 @@ EXPORT_TABLE = "acme-billing-export.billing_export.gcp_billing_export_v1_TEST"
 YESTERDAY = date.today() - timedelta(days=1)
 
 
-# What must never reach a log line: an org API key, private-key material, a credential field, a
-# stack trace.
-LEAKS = re.compile(r"[a-z0-9_]{3,50}_api_[A-Za-z0-9]{38}|PRIVATE KEY|\"private_key\"|Traceback \(most recent")
+# What must never reach a log line: an org API key, a vendor's admin key (OpenAI, Anthropic),
+# private-key material, a credential field, a stack trace.
+LEAKS = re.compile(
+    r"[a-z0-9_]{3,50}_api_[A-Za-z0-9]{38}|sk-admin-[A-Za-z0-9_-]{8,}|sk-ant-admin[A-Za-z0-9_-]{8,}"
+    r"|PRIVATE KEY|\"private_key\"|Traceback \(most recent"
+)
 
 
 class LogCollector(logging.Handler):

@@ -1,6 +1,7 @@
 """submit (HTTP): authenticate run requests, validate them, record them PENDING and queue them.
 
 POST /api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}        one run      -> 202
+POST /api/v1/pipelines/run/{org_slug}/{provider}/{pipeline}                 the same, by pipeline id
 POST /api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}   one per day  -> 202
 """
 
@@ -14,21 +15,27 @@ from shared import web
 
 ROUTES = web.routes(
     ("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<domain>/<pipeline>", "run"),
+    # the source document's form: the pipeline whose id is {org}-{provider}-{pipeline}
+    ("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<pipeline>", "run_by_id"),
     ("POST", "/api/v1/pipelines/backfill/<org_slug>/<provider>/<domain>/<pipeline>", "backfill"),
 )
 
 
-def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
+def run_pipeline(request: Request, org_slug: str, provider: str, domain: str | None, pipeline: str) -> Response:
     # imported on first request, not at cold start (functions-framework's lazy-globals pattern)
     from shared import runtime
     from shared.domain.runs import PipelineRef
+    from shared.pipelines import config as pipeline_config
     from shared.services import auth, submission
     from shared.settings import get_settings
 
     backend, settings = runtime.backend(), get_settings()
     org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
     body = web.read_json(request, settings.max_body_bytes)
-    ref = PipelineRef(provider, domain, pipeline)
+    if domain is None:
+        ref = pipeline_config.find(settings.configs_dir, provider, pipeline)
+    else:
+        ref = PipelineRef(provider, domain, pipeline)
     run = submission.submit_run(backend, settings, org, ref, body)
     return web.json_response(
         {
@@ -41,6 +48,10 @@ def run_pipeline(request: Request, org_slug: str, provider: str, domain: str, pi
         },
         202,
     )
+
+
+def run_by_id(request: Request, org_slug: str, provider: str, pipeline: str) -> Response:
+    return run_pipeline(request, org_slug, provider, None, pipeline)
 
 
 def backfill(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
@@ -73,4 +84,4 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 @functions_framework.http
 def submit(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"run": run_pipeline, "backfill": backfill})
+    return web.dispatch(request, ROUTES, {"run": run_pipeline, "run_by_id": run_by_id, "backfill": backfill})

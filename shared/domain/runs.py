@@ -90,6 +90,8 @@ class Run:
     """The source's MAX(export_time) for the run's day, as this run saw it."""
     skip_reason: str | None = None
     """Why a COMPLETE run loaded nothing (its source had not changed since an earlier run)."""
+    warnings: tuple[str, ...] = ()
+    """What a user should know about a run that still succeeded (e.g. its source had no rows that day)."""
     claim_token: str | None = field(default=None, repr=False)
     lease_expires_at: str | None = None
 
@@ -115,6 +117,7 @@ class Run:
         fields = dict(record)
         fields["status"] = RunStatus(fields["status"])
         fields["steps"] = tuple(StepResult(**step) for step in fields.get("steps") or ())
+        fields["warnings"] = tuple(fields.get("warnings") or ())
         return cls(**fields)
 
     def with_changes(self, **changes: Any) -> Run:

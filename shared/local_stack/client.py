@@ -18,6 +18,15 @@ class ApiError(CloudActError):
         self.body = body
 
 
+class ServerUnreachable(CloudActError):
+    """Nothing answers at the API's URL (the local stack is not running, or another URL is meant)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the CloudAct API at {url} ({reason})")
+        self.url = url
+        self.reason = reason
+
+
 class ApiClient:
     def __init__(
         self,
@@ -33,7 +42,9 @@ class ApiClient:
         self.bearer = bearer
         self.headers = headers or {}
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout_s: float = 30
+    ) -> dict[str, Any]:
         headers = {"Accept": "application/json", **self.headers}
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
@@ -47,11 +58,19 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own loopback URL
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - the user's URL
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raw = exc.read()
-            raise ApiError(exc.code, json.loads(raw) if raw else {}) from None
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:  # not our API answering (a proxy's page): keep its first words
+                body = {"error": {"code": "http_error", "message": raw[:200].decode(errors="replace").strip()}}
+            raise ApiError(exc.code, body) from None
+        except urllib.error.URLError as exc:
+            raise ServerUnreachable(self.base_url, str(getattr(exc.reason, "strerror", None) or exc.reason)) from None
+        except (ConnectionError, TimeoutError) as exc:
+            raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
         return json.loads(raw) if raw else {}
 
     def run_pipeline(self, org: str, pipeline_path: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -87,8 +88,11 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         run = client.get_run(run_id)
         elapsed = time.monotonic() - started
         if run["status"] != last_status or elapsed - last_said >= 5:
-            done = ", ".join(step["name"] for step in run.get("steps") or [])
-            say(f"  {elapsed:5.1f}s  {run['status']}" + (f"  (steps done: {done})" if done else ""))
+            marks = {"COMPLETE": "done", "SKIPPED": "skipped", "FAILED": "failed"}
+            steps = ", ".join(
+                f"{s['name']} {marks.get(s['status'], s['status'].lower())}" for s in run.get("steps") or []
+            )
+            say(f"  {elapsed:5.1f}s  {run['status']}" + (f"  ({steps})" if steps else ""))
             last_status, last_said = run["status"], elapsed
         if run["status"] in {"COMPLETE", "FAILED"}:
             return run
@@ -97,13 +101,21 @@ def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s
         time.sleep(0.2)
 
 
+@dataclass(frozen=True)
+class DemoOutcome:
+    ok: bool
+    """The run was COMPLETE and its totals equal the source's."""
+    api_key: str | None = field(default=None, repr=False)
+    """The demo org's API key: the user's own local key, printed to the terminal (never logged)."""
+
+
 def run_demo(
     base_url: str,
     admin_key: str,
     warehouse: DuckDBWarehouse,
     spec: billing_export.ExportSpec,
     say: Callable[[str], None] = print,
-) -> bool:
+) -> DemoOutcome:
     say(f"1. Generating a synthetic billing export: {spec.rows:,} rows over {spec.days} days -> {spec.table_id}")
     started = time.perf_counter()
     billing_export.generate(warehouse, spec)
@@ -133,7 +145,7 @@ def run_demo(
     say(json.dumps(run, indent=2))
     if run["status"] != "COMPLETE":
         say(f"Run ended {run['status']}: {run.get('error_message')}")
-        return False
+        return DemoOutcome(False, created["api_key"])
 
     say(f"6. Cost by service for {day.isoformat()} in {ORG}.gcp_billing_daily_raw")
     rows = warehouse.execute_native(
@@ -148,7 +160,26 @@ def run_demo(
     expected = source_totals(warehouse, spec.table_id, day)
     matched = totals_match(expected, loaded_totals(warehouse, created["dataset"], day))
     say(f"7. Totals per service x project equal the source export's: {'yes' if matched else 'NO'}")
-    return matched and focus_step(base_url, created["api_key"], day, say)
+    vendors_matched = run_vendors(client, created["dataset"], warehouse, day, say)
+    focus_ok = focus_step(base_url, created["api_key"], day, say)
+    return DemoOutcome(matched and vendors_matched and focus_ok, created["api_key"])
+
+
+def run_vendors(
+    client: ApiClient, dataset: str, warehouse: DuckDBWarehouse, day: date, say: Callable[[str], None]
+) -> bool:
+    """The same org's OpenAI and Anthropic costs for the same day (from the local vendor fakes)."""
+    from decimal import Decimal
+
+    from shared.local_stack.vendor_demo import run_vendor_demo
+
+    gcp_net = warehouse.execute_native(
+        f"SELECT currency, round(SUM(cost) + SUM(credits), 2), COUNT(*) "
+        f'FROM "{warehouse.project}"."{dataset}".gcp_billing_daily_raw WHERE usage_date = $1 GROUP BY 1 ORDER BY 1',
+        [day],
+    )
+    gcp = [(currency, Decimal(str(net)), rows) for currency, net, rows in gcp_net]
+    return run_vendor_demo(client, ORG, dataset, warehouse, day, gcp, say, follow, step=8)
 
 
 def read_parquet(path: Path) -> list[dict[str, Any]]:
@@ -166,7 +197,7 @@ def read_parquet(path: Path) -> list[dict[str, Any]]:
 
 
 def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None]) -> bool:
-    """8. The org's FOCUS 1.2 file: exported over the API, checked by us and by the FinOps
+    """Last: the org's FOCUS 1.2 file (every provider): exported over the API, checked by us and by the FinOps
     Foundation's validator (when ``make focus-validator`` has installed it)."""
     from shared.domain import focus
     from shared.local_stack import focus_validation
@@ -177,7 +208,7 @@ def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None
     size = download(base_url, api_key, ORG, day, day, out)
     records = read_parquet(out)
     problems = focus.violations(records)
-    say(f"8. FOCUS 1.2 export of {ORG}: {out} ({len(records):,} rows, {size:,} bytes)")
+    say(f"FOCUS 1.2 export of {ORG} for {day.isoformat()}: {out} ({len(records):,} rows, {size:,} bytes)")
     say(f"   strict checks (enums, nulls, periods, decimals): {problems or 'pass'}")
     ok = not problems
     if focus_validation.available():

@@ -54,7 +54,10 @@ class ApiGateway:
     """One WSGI app in front of the HTTP functions."""
 
     def __init__(self) -> None:
+        from shared.local_stack import local_api
+
         self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler")}
+        self.local_routes: WsgiApp = local_api.app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -62,6 +65,8 @@ class ApiGateway:
             return web.json_response({"status": "ok"})(environ, start_response)
         if path == "/openapi.yaml":
             return Response(OPENAPI.read_bytes(), mimetype="application/yaml")(environ, start_response)
+        if path.startswith("/api/v1/local/"):
+            return self.local_routes(environ, start_response)
         for prefix, name in ROUTE_PREFIXES:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]
@@ -110,16 +115,21 @@ class PushDelivery:
         self.poll_interval_s = poll_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.in_flight: str | None = None
+        """The run id being delivered now, if any."""
 
     def deliver(self, delivery: Delivery) -> bool:
         """True if the function acknowledged the message."""
         headers, body = cloud_event_request(delivery, self.project)
+        self.in_flight = delivery.attributes.get("run_id")
         try:
             response = self.client.post("/", headers=headers, data=body)
             acknowledged = bool(200 <= response.status_code < 300)
         except Exception as exc:  # the function crashed outright: same as a 500 for Pub/Sub
             log.error("execute function raised", exc_info=exc)
             acknowledged = False
+        finally:
+            self.in_flight = None
         if acknowledged:
             self.queue.ack(delivery.message_id)
         elif self.queue.nack(delivery):
@@ -136,7 +146,8 @@ class PushDelivery:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.drain_once() == 0:
+                # one message at a time: on stop, the run in flight finishes and nothing else stays leased
+                if self.drain_once(max_messages=1) == 0:
                     # woken by a publish in this process; the poll interval still bounds the wait
                     # for retries coming due and for publishes from other processes
                     self.queue.wait_for_publish(self.poll_interval_s)
@@ -148,11 +159,12 @@ class PushDelivery:
         self._thread = threading.Thread(target=self._loop, name="push-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float | None = 30) -> None:
+        """Stops pulling; the delivery in flight (a run executing) finishes first, for up to ``timeout_s``."""
         self._stop.set()
         self.queue.notify()
         if self._thread:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=timeout_s)
 
 
 def dead_letter_handler(delivery: Delivery) -> None:
@@ -234,6 +246,52 @@ class LocalScheduler:
             self._thread.join(timeout=30)
 
 
+VENDOR_BASE_SETTINGS = ("CLOUDACT_OPENAI_API_BASE", "CLOUDACT_ANTHROPIC_API_BASE")
+
+
+class LocalVendors:
+    """The local fakes of the vendors' admin APIs, started when no vendor base URL is set (so the
+    OpenAI and Anthropic pipelines run with no account and no network); the settings point at
+    them while they run and are put back after."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.server: Any = None
+        self._saved: dict[str, str | None] = {}
+        if not any(os.environ.get(name) for name in VENDOR_BASE_SETTINGS):
+            from shared.local_stack.fakes import FakeServer
+
+            self.server = FakeServer()
+
+    @property
+    def base_url(self) -> str | None:
+        return str(self.server.base_url) if self.server is not None else None
+
+    def start(self) -> None:
+        import os
+
+        if self.server is None:
+            return
+        self.server.start()
+        for name, value in self.server.env.items():
+            self._saved[name] = os.environ.get(name)
+            os.environ[name] = value
+
+    def stop(self) -> None:
+        import os
+
+        if self.server is None:
+            return
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
+        self.server.stop()
+
+
 class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
@@ -241,14 +299,18 @@ class LocalStack:
         from werkzeug.serving import make_server
 
         from shared import runtime
+        from shared.local_stack.validation import require_valid
         from shared.settings import get_settings
 
+        settings = get_settings()
+        require_valid(settings.configs_dir)  # a broken pipeline file is refused now, not at its first run
         queue = runtime.backend().queue
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
         self.server = make_server(host, port, self.gateway, threaded=True)
-        self.delivery = PushDelivery(queue, get_settings().project, dead_letter_handler)
+        self.delivery = PushDelivery(queue, settings.project, dead_letter_handler)
         self.scheduler = LocalScheduler(self.gateway.functions["scheduler"])
+        self.vendors = LocalVendors()
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     @property
@@ -257,15 +319,21 @@ class LocalStack:
         return f"http://{host!s}:{port}"
 
     def start(self) -> LocalStack:
+        self.vendors.start()
         self._thread.start()
         self.delivery.start()
         self.scheduler.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, run_in_flight_timeout_s: float | None = 30) -> None:
         self.server.shutdown()
         self.scheduler.stop()
-        self.delivery.stop()
+        self.delivery.stop(run_in_flight_timeout_s)
+        self.vendors.stop()
+
+    def busy(self) -> bool:
+        """True while a queued run is being executed."""
+        return self.delivery.in_flight is not None
 
     def wait(self) -> None:
         """Blocks until the server stops (Ctrl-C in `cloudact serve`)."""

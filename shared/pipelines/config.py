@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared import providers
 from shared.domain.identifiers import PATH_SEGMENT
-from shared.domain.integrations import PROVIDERS
 from shared.domain.runs import PipelineRef
 from shared.errors import ConfigError, NotFound
 from shared.pipelines import registry
@@ -70,18 +70,36 @@ class Step(Strict):
     name: str = Field(pattern=NAME)
     processor: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
     config: dict[str, Any] = Field(default_factory=dict)
+    gate: Literal["source_changed"] | None = None
+    """The step reports the source's watermark for the run's day; the engine ends the run early
+    (the remaining steps SKIPPED) when it equals the last COMPLETE run's, unless forced."""
+    error_prefix: str | None = Field(default=None, min_length=1, max_length=100)
+    """Starts the run's error message when this step fails, so the failure says what broke."""
 
 
 class PipelineConfig(Strict):
     pipeline: PipelineInfo
-    required_integrations: list[Literal["GCP_SA"]] = Field(default_factory=list)
+    required_integrations: list[str] = Field(default_factory=list)
+    """Integration kinds, as the providers declare them (``shared.providers``)."""
     parameters: list[Parameter] = Field(default_factory=list)
     schedule: Schedule | None = None
+    source_history_days: int | None = Field(default=None, ge=1)
+    """How many days back the source can answer (a vendor API's retention): a backfill reaching
+    further is refused. None: as far as the source has data."""
     steps: list[Step] = Field(min_length=1)
     rows_processed_from: str | None = None
     """The step whose rows are the run's ``rows_processed`` (default: the last step)."""
     directory: Path = Field(default=Path("."), exclude=True)
     """The folder of the YAML file: step files (SQL) are resolved inside it."""
+
+    @field_validator("required_integrations")
+    @classmethod
+    def declared_kinds(cls, value: list[str]) -> list[str]:
+        known = providers.integration_kinds()
+        unknown = [kind for kind in value if kind not in known]
+        if unknown:
+            raise ValueError(f"unknown integration kind {unknown[0]} (known: {', '.join(sorted(known))})")
+        return value
 
     @model_validator(mode="after")
     def consistent(self) -> PipelineConfig:
@@ -134,21 +152,50 @@ def _load_cached(path: Path, mtime_ns: int) -> PipelineConfig:
 
 
 def load(configs_dir: Path, ref: PipelineRef) -> PipelineConfig:
-    if ref.provider not in PROVIDERS.values():
+    if ref.provider not in providers.names():
         raise NotFound(f"Pipeline {ref.path} not found")
     path = path_for(configs_dir, ref)
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
         raise NotFound(f"Pipeline {ref.path} not found") from None
-    return _load_cached(path, mtime)
+    try:
+        return _load_cached(path, mtime)
+    except ConfigError as exc:
+        # the caller sees which file is broken, never where the server keeps it
+        raise ConfigError(exc.message.replace(str(configs_dir), "configs").replace(str(path), ref.path)) from None
 
 
 def discover(configs_dir: Path) -> list[PipelineRef]:
-    """Every pipeline file under ``configs_dir``."""
-    refs = []
+    """Every pipeline file under ``configs_dir``; ConfigError if two would share a pipeline id."""
+    return sorted(catalog(configs_dir).values(), key=lambda ref: ref.path)
+
+
+def catalog(configs_dir: Path) -> dict[tuple[str, str], PipelineRef]:
+    """``(provider, pipeline)`` -> its file's ref. A pipeline id is ``{org}-{provider}-{pipeline}``
+    (the domain is not part of it), so two files that differ only in their domain folder would give
+    two pipelines one id: refused, naming both files."""
+    found: dict[tuple[str, str], PipelineRef] = {}
     for path in sorted(configs_dir.glob("*/*/*.yml")):
         provider, domain = path.parent.parent.name, path.parent.name
-        if all(re.fullmatch(PATH_SEGMENT, part) for part in (provider, domain, path.stem)):
-            refs.append(PipelineRef(provider, domain, path.stem))
-    return refs
+        if not all(re.fullmatch(PATH_SEGMENT, part) for part in (provider, domain, path.stem)):
+            continue
+        ref = PipelineRef(provider, domain, path.stem)
+        earlier = found.setdefault((provider, path.stem), ref)
+        if earlier != ref:
+            raise ConfigError(
+                f"{path_for(configs_dir, earlier)} and {path}: both would be pipeline id"
+                f" {{org}}-{provider}-{path.stem}; rename one of them"
+            )
+    return found
+
+
+def find(configs_dir: Path, provider: str, pipeline: str) -> PipelineRef:
+    """The pipeline ``{provider}/{pipeline}`` (the source document's three-segment form)."""
+    for segment in (provider, pipeline):
+        if not PATH_SEGMENT.fullmatch(segment):
+            raise NotFound(f"Pipeline {provider}/{pipeline} not found")
+    ref = catalog(configs_dir).get((provider, pipeline))
+    if ref is None or provider not in providers.names():
+        raise NotFound(f"Pipeline {provider}/{pipeline} not found")
+    return ref

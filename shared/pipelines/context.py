@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.domain.orgs import Organization
-from shared.domain.runs import Run, StepResult
+from shared.domain.runs import Run
 from shared.pipelines.config import PipelineConfig
 from shared.ports import JobLabels, WarehouseFactory
 
@@ -18,8 +18,10 @@ class IntegrationSecret:
     credentials: dict[str, Any] = field(repr=False)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepContext:
+    """The run's inputs, the same for every step (nothing here changes while the steps run)."""
+
     run: Run
     org: Organization
     pipeline: PipelineConfig
@@ -27,15 +29,10 @@ class StepContext:
     """Typed values (``date`` for dates), ready to bind."""
     integrations: dict[str, IntegrationSecret] = field(repr=False)
     warehouses: WarehouseFactory
-    outputs: dict[str, Any] = field(default_factory=dict)
-    """Each step's output by step name, for the steps after it."""
-    step_results: list[StepResult] = field(default_factory=list)
     heartbeat: Callable[[], None] = lambda: None
     """Called before each step: extends the worker's lease, or raises if the claim was lost."""
     previous: Run | None = None
     """The last COMPLETE run of the same org, pipeline and parameters, if any."""
-    source_watermark: str | None = None
-    skip_reason: str | None = None
 
     def labels(self, step: str) -> JobLabels:
         return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)
@@ -48,6 +45,7 @@ class StepOutcome:
     bytes_billed: int = 0
     output: Any = None
     watermark: str | None = None
-    """The source's watermark as this step saw it (recorded on the run)."""
-    skip_reason: str | None = None
-    """Set by a gate step: the remaining steps are not needed, and why."""
+    """The source's watermark as this step saw it (recorded on the run; a gate step's decides
+    whether the run goes on)."""
+    warnings: tuple[str, ...] = ()
+    """Recorded on the run: what the user should know although nothing failed."""

@@ -1,17 +1,23 @@
 """Processors by dotted id. Modules are imported on first use, so a function pays only for the
-processors its pipelines name."""
+processors its pipelines name.
+
+A provider's processors are its own declaration (``shared.providers``): the id's first segment names
+the provider. The engine's own, provider-neutral processors are listed here.
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared import providers
 
 if TYPE_CHECKING:
     from shared.pipelines.config import PipelineConfig, Step
     from shared.pipelines.context import StepContext, StepOutcome
 
-PROCESSORS: dict[str, str] = {
-    "gcp.bq_etl": "shared.pipelines.processors.gcp_bq_etl:BigQueryEtl",
+CORE_PROCESSORS: dict[str, str] = {
+    "warehouse.load_day": "shared.pipelines.processors.load_day:LoadDay",
 }
 
 
@@ -20,7 +26,9 @@ class Processor(Protocol):
         """Raises ValueError naming the problem; called when the pipeline file is loaded."""
         ...
 
-    def run(self, step: Step, ctx: StepContext) -> StepOutcome: ...
+    def run(self, step: Step, ctx: StepContext, outputs: Mapping[str, Any]) -> StepOutcome:
+        """``outputs``: the earlier steps' outputs by step name (read only)."""
+        ...
 
 
 _instances: dict[str, Processor] = {}
@@ -28,8 +36,8 @@ _instances: dict[str, Processor] = {}
 
 def get(processor_id: str) -> Processor:
     if processor_id not in _instances:
-        if processor_id not in PROCESSORS:
+        target = CORE_PROCESSORS.get(processor_id) or providers.processor_target(processor_id)
+        if target is None:
             raise KeyError(processor_id)
-        module_name, _, class_name = PROCESSORS[processor_id].partition(":")
-        _instances[processor_id] = getattr(importlib.import_module(module_name), class_name)()
+        _instances[processor_id] = providers.resolve(target)()
     return _instances[processor_id]

@@ -1,8 +1,17 @@
-"""Runs a pipeline's steps in order, timing and recording each."""
+"""Runs a pipeline's steps in order, timing and recording each, and decides when a run can stop
+early: the one place the gate policy lives.
+
+The gate policy: a step marked ``gate: source_changed`` reports the source's watermark for the
+run's day. If the last COMPLETE run of the same day saw the same watermark and the run does not ask
+for ``force_refresh``, nothing new can come out of the remaining steps: they are recorded SKIPPED and
+the run completes with a skip reason.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from shared.domain.runs import StepResult
 from shared.errors import CloudActError
@@ -13,13 +22,41 @@ from shared.pipelines.context import StepContext
 log = get_logger("runner")
 
 
-def run_steps(ctx: StepContext) -> list[StepResult]:
-    """Appends each step's result to ``ctx.step_results`` as it ends (a failed step too), so a
-    caller still has the partial story when an error propagates. A gate step that finds nothing
-    to do ends the run early; the steps after it are recorded SKIPPED."""
+@dataclass(frozen=True)
+class RunResult:
+    steps: tuple[StepResult, ...]
+    """Every step, in order: COMPLETE, FAILED (the one that failed) or SKIPPED."""
+    watermark: str | None = None
+    """The source's watermark as the run saw it (the last one a step reported)."""
+    skip_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+    """What the steps said the user should know although nothing failed."""
+    rows: int = 0
+    """Rows written by the pipeline's main load (``rows_processed_from``, else the last step); 0 for
+    a run that stopped early or failed."""
+    failure: CloudActError | None = None
+    """The error that ended the run, if one did (the steps before it are still in ``steps``)."""
+
+
+def baseline_watermark(ctx: StepContext) -> str | None:
+    """What a gate compares with: the last COMPLETE run's watermark, unless told to reload."""
+    if ctx.run.force_refresh or ctx.previous is None:
+        return None
+    return ctx.previous.source_watermark
+
+
+def run_pipeline(ctx: StepContext) -> RunResult:
+    """Runs the steps. A ``CloudActError`` of a step ends the run and comes back as ``failure``;
+    anything else (a bug, a lost claim from the heartbeat) propagates."""
+    baseline = baseline_watermark(ctx)
+    outputs: dict[str, Any] = {}
+    results: list[StepResult] = []
+    watermark: str | None = None
+    skip_reason: str | None = None
+    warnings: list[str] = []
     for step in ctx.pipeline.steps:
-        if ctx.skip_reason:
-            ctx.step_results.append(StepResult(name=step.name, status="SKIPPED"))
+        if skip_reason:
+            results.append(StepResult(name=step.name, status="SKIPPED"))
             continue
         ctx.heartbeat()
         processor = registry.get(step.processor)
@@ -32,17 +69,24 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
         log.info("step started", extra=context)
         started = time.perf_counter()
         try:
-            outcome = processor.run(step, ctx)
-        except CloudActError:
+            outcome = processor.run(step, ctx, outputs)
+        except CloudActError as error:
+            if step.error_prefix:
+                # same class (so transient stays transient), the step's own words first
+                error.message = f"{step.error_prefix}: {error.message}"
+                error.args = (error.message,)
             elapsed = int((time.perf_counter() - started) * 1000)
-            ctx.step_results.append(StepResult(name=step.name, status="FAILED", duration_ms=elapsed))
+            results.append(StepResult(name=step.name, status="FAILED", duration_ms=elapsed))
             log.warning("step failed", extra={**context, "duration_ms": elapsed})
-            raise
+            return RunResult(steps=tuple(results), watermark=watermark, warnings=tuple(warnings), failure=error)
         elapsed = int((time.perf_counter() - started) * 1000)
-        ctx.outputs[step.name] = outcome.output
-        ctx.source_watermark = outcome.watermark or ctx.source_watermark
-        ctx.skip_reason = outcome.skip_reason
-        ctx.step_results.append(
+        outputs[step.name] = outcome.output
+        watermark = outcome.watermark or watermark
+        warnings.extend(outcome.warnings)
+        if step.gate and baseline is not None and outcome.watermark == baseline:
+            assert ctx.previous is not None
+            skip_reason = f"source unchanged since run {ctx.previous.pipeline_logging_id}"
+        results.append(
             StepResult(
                 name=step.name,
                 status="COMPLETE",
@@ -53,4 +97,9 @@ def run_steps(ctx: StepContext) -> list[StepResult]:
             )
         )
         log.info("step complete", extra={**context, "duration_ms": elapsed, "rows": outcome.rows})
-    return ctx.step_results
+    # the pipeline's main load (its last step unless it names one)
+    counted = [r for r in results if r.name == ctx.pipeline.rows_processed_from] or results[-1:]
+    rows = 0 if skip_reason or not counted else counted[0].rows
+    return RunResult(
+        steps=tuple(results), watermark=watermark, skip_reason=skip_reason, warnings=tuple(warnings), rows=rows
+    )

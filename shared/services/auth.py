@@ -14,8 +14,9 @@ from shared.errors import Forbidden, Unauthenticated
 from shared.ports import Store
 from shared.settings import Settings
 
-# One message for every refusal, so a caller cannot tell a missing key from an unknown or revoked one.
-UNAUTHENTICATED = "Organization API key not found"
+# One message for every refusal, so a caller cannot tell a missing key from an unknown or revoked one;
+# the hint is for the caller who sent the key elsewhere (an Authorization: Bearer header, a query).
+UNAUTHENTICATED = "Organization API key not found: send the org's API key in the X-API-Key header"
 
 
 def authenticate(store: Store, presented: str | None) -> Organization:

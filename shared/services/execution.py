@@ -23,7 +23,7 @@ from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.context import IntegrationSecret, StepContext
-from shared.pipelines.runner import run_steps
+from shared.pipelines.runner import RunResult, run_pipeline
 from shared.ports import Backend
 from shared.services import history, integrations
 from shared.settings import Settings
@@ -90,7 +90,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         if extended is None:
             raise ClaimLost("claim lost")
 
-    ctx: StepContext | None = None
+    result: RunResult | None = None
     try:
         org = backend.store.get_org(claimed.org_slug)
         if org is None:
@@ -109,7 +109,9 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
             heartbeat=heartbeat,
             previous=backend.store.last_complete_run(claimed.dedupe_key),
         )
-        steps = run_steps(ctx)
+        result = run_pipeline(ctx)
+        if result.failure is not None:
+            raise result.failure
     except ClaimLost:
         log.warning("claim lost mid-run; stopping without writing", extra=context)
         return Outcome.DUPLICATE
@@ -124,14 +126,13 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         log.warning(f"transient failure, will retry: {exc.message}", extra=context)
         raise
     except CloudActError as exc:
-        return _finish_failed(backend, claimed, token, exc.message, ctx, context)
+        return _finish_failed(backend, claimed, token, exc.message, result, context)
     except Exception as exc:  # a bug: retrying would fail the same way, so fail the run and say little
         log.error("run failed on an unexpected error", extra=context, exc_info=exc)
-        return _finish_failed(backend, claimed, token, f"internal error ({type(exc).__name__})", ctx, context)
+        return _finish_failed(backend, claimed, token, f"internal error ({type(exc).__name__})", result, context)
 
-    # rows written by the pipeline's main load (its last step unless it names one); a skipped run wrote none
-    counted = [step for step in steps if step.name == pipeline.rows_processed_from] or steps[-1:]
-    rows = 0 if ctx.skip_reason else (counted[0].rows if counted else 0)
+    assert result is not None
+    rows = result.rows
     outcome = _finish(
         backend,
         claimed,
@@ -139,11 +140,12 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         RunStatus.COMPLETE,
         {
             "rows_processed": rows,
-            "bytes_processed": sum(step.bytes_processed for step in steps),
-            "steps": tuple(steps),
+            "bytes_processed": sum(step.bytes_processed for step in result.steps),
+            "steps": result.steps,
             "error_message": None,
-            "source_watermark": ctx.source_watermark,
-            "skip_reason": ctx.skip_reason,
+            "source_watermark": result.watermark,
+            "skip_reason": result.skip_reason,
+            "warnings": result.warnings,
         },
         context,
     )
@@ -153,11 +155,11 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
 
 
 def _finish_failed(
-    backend: Backend, run: Run, token: str, reason: str, ctx: StepContext | None, context: dict[str, Any]
+    backend: Backend, run: Run, token: str, reason: str, result: RunResult | None, context: dict[str, Any]
 ) -> Outcome:
     changes = {
         "error_message": f"Pipeline execution failed: {reason}",
-        "steps": tuple(ctx.step_results) if ctx else (),
+        "steps": result.steps if result else (),
         "rows_processed": 0,
     }
     outcome = _finish(backend, run, token, RunStatus.FAILED, changes, context)

@@ -24,7 +24,7 @@ from typing import Any
 
 from shared.domain import focus
 from shared.domain.orgs import Organization
-from shared.errors import CloudActError, InvalidRequest, NotFound, PayloadTooLarge
+from shared.errors import CloudActError, InvalidRequest, NotFound, PayloadTooLarge, TerminalError
 from shared.ports import JobLabels, QueryResult, Warehouse
 
 VIEW = "focus_costs"
@@ -117,10 +117,13 @@ def _arrow_type(name: str, values: list[Any]) -> Any:
     if name in TIMESTAMPS:
         return pa.timestamp("us", tz="UTC")
     sample = next((value for value in values if value is not None), None)
+    if isinstance(sample, Decimal):
+        # a provider's own exact column (e.g. BIGNUMERIC amounts): as many places as its values use
+        scale = max((-int(v.as_tuple().exponent) for v in values if isinstance(v, Decimal)), default=0)
+        return pa.decimal128(38, min(max(scale, 0), 37))
     for python_type, arrow_type in (
         (bool, pa.bool_()),
         (int, pa.int64()),
-        (Decimal, pa.decimal128(38, 9)),
         (datetime, pa.timestamp("us", tz="UTC")),
         (date, pa.date32()),
     ):
@@ -136,24 +139,36 @@ def write_parquet(result: QueryResult, path: Path) -> None:
     columns = (
         [list(values) for values in zip(*result.rows, strict=True)] if result.rows else [[] for _ in result.columns]
     )
-    arrays = [
-        pa.array(values, type=_arrow_type(name, values)) for name, values in zip(result.columns, columns, strict=True)
-    ]
+    arrays = []
+    for name, values in zip(result.columns, columns, strict=True):
+        try:
+            arrays.append(pa.array(values, type=_arrow_type(name, values)))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise TerminalError(f"FOCUS column {name} cannot be written to Parquet: {exc}") from None
     pq.write_table(pa.Table.from_arrays(arrays, names=list(result.columns)), path)
 
 
 def parquet_chunks(result: QueryResult) -> Iterator[bytes]:
-    """Written to a temporary file (Parquet's footer comes last), streamed from it, then removed."""
+    """Written to a temporary file first (Parquet's footer comes last, and a failure must come
+    before the response starts), then streamed from it and removed."""
     handle, name = tempfile.mkstemp(suffix=".parquet")
     os.close(handle)
     path = Path(name)
     try:
         write_parquet(result, path)
-        with path.open("rb") as file:
-            while chunk := file.read(CHUNK_BYTES):
-                yield chunk
-    finally:
+    except BaseException:
         path.unlink(missing_ok=True)
+        raise
+
+    def stream() -> Iterator[bytes]:
+        try:
+            with path.open("rb") as file:
+                while chunk := file.read(CHUNK_BYTES):
+                    yield chunk
+        finally:
+            path.unlink(missing_ok=True)
+
+    return stream()
 
 
 def chunks(result: QueryResult, kind: str) -> Iterator[bytes]:

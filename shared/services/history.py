@@ -29,6 +29,7 @@ RUN_HISTORY = TableSpec(
         Column("bytes_processed", "INT64"),
         Column("attempt", "INT64"),
         Column("steps", "JSON"),
+        Column("warnings", "JSON"),
     ),
     partition_field="started_at",
     clustering=("org_slug", "pipeline_id"),
@@ -64,6 +65,7 @@ def record(warehouse: Warehouse, run: Run) -> None:
                 "bytes_processed": run.bytes_processed,
                 "attempt": run.attempt,
                 "steps": json.dumps(body["steps"]),
+                "warnings": json.dumps(list(run.warnings)),
             }
         ],
     )

@@ -1,47 +1,52 @@
-"""An org's provider credentials: validated, encrypted on the way in, metadata only on the way out."""
+"""An org's provider credentials: validated, encrypted on the way in, metadata only on the way out.
+
+What a provider's credential looks like, which fields its set-up takes and how the vendor is asked
+whether it accepts a key are the provider's own declaration (``shared.providers``).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from shared.domain import identifiers
-from shared.domain.integrations import (
-    INTEGRATION_FOR_PROVIDER,
-    Integration,
-    associated_data,
-    validate_gcp_service_account,
-)
+from shared import providers
+from shared.domain.integrations import Integration, associated_data
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
 from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound
 from shared.pipelines.context import IntegrationSecret
 from shared.ports import Backend
+from shared.settings import get_settings
 
-SETUP_FIELDS = {"credential", "billing_export_table"}
+VERIFY_FIELD = "verify"
 
 
 def integration_type_for(provider: str) -> str:
-    if provider not in INTEGRATION_FOR_PROVIDER:
-        raise NotFound("Unknown provider")
-    return INTEGRATION_FOR_PROVIDER[provider]
+    return providers.get(provider).integration.kind
 
 
-def set_up(backend: Backend, org: Organization, provider: str, body: dict[str, Any]) -> Integration:
-    integration_type = integration_type_for(provider)
-    unknown = sorted(set(body) - SETUP_FIELDS)
+def set_up(backend: Backend, org: Organization, provider_name: str, body: dict[str, Any]) -> Integration:
+    provider = providers.get(provider_name)
+    kind = provider.integration
+    allowed = kind.fields | ({VERIFY_FIELD} if kind.verify else set())
+    unknown = sorted(set(body) - allowed)
     if unknown:
         raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
     if "credential" not in body:
         raise InvalidRequest("Missing field: credential", field="credential")
-    canonical, metadata = validate_gcp_service_account(body["credential"])
-    metadata["billing_export_table"] = identifiers.table_id(body.get("billing_export_table"))
-    envelope = backend.keys.encrypt(canonical, associated_data(org.slug, integration_type))
+    verify = body.get(VERIFY_FIELD, False)
+    if not isinstance(verify, bool):
+        raise InvalidRequest("Invalid verify: expected true or false", field=VERIFY_FIELD)
+    canonical, metadata = kind.validate(body)
+    if verify and kind.verify:
+        # the vendor's word before anything is stored: a key it rejects is never kept
+        providers.resolve(kind.verify)(canonical, get_settings())
+    envelope = backend.keys.encrypt(canonical, associated_data(org.slug, kind.kind))
     now = iso(utcnow())
-    existing = backend.store.get_integration(org.slug, integration_type)
+    existing = backend.store.get_integration(org.slug, kind.kind)
     integration = Integration(
         org_slug=org.slug,
-        integration_type=integration_type,
+        integration_type=kind.kind,
         metadata=metadata,
         encrypted_credential=envelope,
         created_at=existing.created_at if existing else now,

@@ -31,7 +31,11 @@ def list_page(store: Store, org: Organization, args: dict[str, str]) -> RunPage:
         raise InvalidRequest("Invalid status: expected PENDING, RUNNING, COMPLETE or FAILED", field="status")
     pipeline_id = args.get("pipeline_id")
     if pipeline_id is not None and not re.fullmatch(r"[a-z0-9_]{3,50}-[a-z0-9_-]{1,130}", pipeline_id):
-        raise InvalidRequest("Invalid pipeline_id", field="pipeline_id")
+        raise InvalidRequest(
+            "Invalid pipeline_id: expected {org}-{provider}-{pipeline}, e.g. acmecorp-gcp-billing "
+            "(not the path gcp/cost/billing)",
+            field="pipeline_id",
+        )
     raw_size = args.get("page_size", "20")
     if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
         raise InvalidRequest(f"Invalid page_size: expected 1-{MAX_PAGE_SIZE}", field="page_size")

@@ -140,6 +140,14 @@ def backfill(
         raise InvalidRequest("Invalid force_refresh: expected true or false", field="force_refresh")
     integrations.require(backend, org.slug, list(pipeline.required_integrations))
     today = utcnow().date()
+    if pipeline.source_history_days is not None:
+        earliest = today - timedelta(days=pipeline.source_history_days)
+        if start < earliest:
+            raise InvalidRequest(
+                f"Invalid start_date: the source of {ref.path} answers only the last"
+                f" {pipeline.source_history_days} days (from {earliest.isoformat()})",
+                field="start_date",
+            )
     days = [start + timedelta(days=offset) for offset in range(span)]
     resolved = [parameters.resolve(pipeline, {"date": day.isoformat()}, today)[0] for day in days]  # all valid first
 
@@ -185,6 +193,8 @@ def backfill_progress(backend: Backend, org: Organization, backfill_id: str) -> 
                 "status": str(run.status),
                 "rows_processed": run.rows_processed,
                 "skip_reason": run.skip_reason,
+                "warnings": list(run.warnings),
+                "error_message": run.error_message,
             }
             for run in sorted(runs, key=lambda run: str(run.parameters.get("date")))
         ],

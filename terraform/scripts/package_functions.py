@@ -4,7 +4,8 @@
 Each ``functions/<name>/main.py`` becomes ``<output>/<name>.zip`` holding, at its root:
 
 - ``main.py``           the function's entry module (functions-framework loads it),
-- ``shared/``           the library every function imports,
+- ``shared/``           the library every function imports, less what only runs on one machine
+                        (``NOT_SHIPPED``),
 - ``configs/``          pipeline YAML and SQL, read at run time,
 - ``requirements.txt``  the exact pins of ``function-requirements.txt`` beside this script.
 
@@ -40,6 +41,16 @@ DEFAULT_OUTPUT_DIR = SCRIPT_DIR.parent / "build"
 REQUIREMENTS_FILE = SCRIPT_DIR / "function-requirements.txt"
 
 SHIPPED_TREES = ("shared", "configs")
+NOT_SHIPPED = (
+    # the one-machine stack: serve, demo, CLI, synthetic billing export, its HTTP client
+    "shared/local_stack",
+    # the embedded backend (DuckDB, SQLite, key file, local scheduler tokens): a deployed function
+    # runs with CLOUDACT_BACKEND=gcp, and its requirements have neither duckdb, sqlglot nor pyjwt
+    "shared/adapters/local",
+    # the API description, served by the local stack; the functions never read it
+    "shared/openapi.yaml",
+)
+"""Paths (relative to the source root) that no deployed function imports or reads."""
 SKIPPED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 # zip cannot store times before 1980; any fixed value makes the archive reproducible.
@@ -87,7 +98,10 @@ def _tree_files(root: Path, tree: str) -> Iterator[tuple[str, Path]]:
             path = Path(directory) / name
             if path.suffix in SKIPPED_SUFFIXES or path.is_symlink():
                 continue
-            yield path.relative_to(root).as_posix(), path
+            relative = path.relative_to(root).as_posix()
+            if any(relative == skipped or relative.startswith(skipped + "/") for skipped in NOT_SHIPPED):
+                continue
+            yield relative, path
 
 
 def archive_entries(source_root: Path, function: str, requirements: bytes) -> dict[str, bytes]:

@@ -14,13 +14,19 @@ VENDOR_IMPORT = re.compile(r"^\s*(from\s+google\.cloud[\s.]|import\s+google\.clo
 FUNCTIONS = sorted(path.parent.name for path in (PROJECT_ROOT / "functions").glob("*/main.py"))
 
 
+# tests that read a vendor library itself, as the reference a hand copy of it is pinned to
+VENDOR_REFERENCE_TESTS = {"tests/contract/test_errors.py"}  # google.cloud.bigquery.retry's reasons
+
+
 def test_only_the_gcp_adapters_import_google_cloud() -> None:
     gcp_adapters = PROJECT_ROOT / "shared" / "adapters" / "gcp"
     offenders = [
-        str(path.relative_to(PROJECT_ROOT))
+        relative
         for folder in ("shared", "functions", "tests")
         for path in (PROJECT_ROOT / folder).rglob("*.py")
-        if gcp_adapters not in path.parents and VENDOR_IMPORT.search(path.read_text())
+        if gcp_adapters not in path.parents
+        and (relative := path.relative_to(PROJECT_ROOT).as_posix()) not in VENDOR_REFERENCE_TESTS
+        and VENDOR_IMPORT.search(path.read_text())
     ]
     assert offenders == []
     assert VENDOR_IMPORT.search((gcp_adapters / "warehouse.py").read_text())  # the pattern does match an import

@@ -16,11 +16,13 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     spec = billing_export.ExportSpec(rows=30_000, days=7, end_date=date.today() - timedelta(days=1))
     lines: list[str] = []
     with LocalStack(port=0) as stack:
-        ok = run_demo(stack.url, ADMIN_KEY, runtime.backend().warehouses.platform(), spec, say=lines.append)  # type: ignore[arg-type]
+        outcome = run_demo(stack.url, ADMIN_KEY, runtime.backend().warehouses.platform(), spec, say=lines.append)  # type: ignore[arg-type]
     output = "\n".join(lines)
-    assert ok, output
+    assert outcome.ok, output
     assert '"status": "COMPLETE"' in output
     assert "equal the source export's: yes" in output
+    assert output.count("equals the vendor's ground truth to the last decimal: yes") == 2
+    assert "Cost summary for" in output and "OpenAI" in output and "Anthropic" in output
     assert "strict checks (enums, nulls, periods, decimals): pass" in output
     assert "focus-validator 2.2.1 (FOCUS 1.2): 0 failed rules" in output, output
     assert "BilledCost across providers: " in output

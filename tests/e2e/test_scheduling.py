@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared import runtime
-from shared.domain.runs import RunStatus
+from shared.domain.runs import PipelineRef, RunStatus
 from shared.local_stack import billing_export
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
 from shared.ports import RunFilter
@@ -224,7 +224,8 @@ def test_one_org_failing_does_not_stop_the_tick(
         real_require(backend, org_slug, kinds)
 
     monkeypatch.setattr(scheduling.integrations, "require", broken_for_acme)
-    report = scheduling.tick(tenant.backend, runtime.get_settings(), "job", TICK_AT)
+    gcp_billing = [PipelineRef("gcp", "cost", "billing")]
+    report = scheduling.tick(tenant.backend, runtime.get_settings(), "job", TICK_AT, gcp_billing)
     assert report.created == 3 and report.orgs_without_integration == 0
     assert report.failures == [{"org_slug": "acmecorp", "error": "state store busy"}]
     assert len(_runs(tenant, "globex")) == 3 and _runs(tenant) == []
@@ -248,5 +249,7 @@ def test_the_local_scheduler_fires_each_cron_once_through_the_scheduler_function
 
     scheduler = LocalScheduler()
     assert scheduler.fire_due(TICK_AT - timedelta(minutes=1), TICK_AT + timedelta(minutes=1)) == 1  # "0 4 * * *"
-    assert scheduler.fire_due(TICK_AT + timedelta(minutes=1), TICK_AT + timedelta(hours=23)) == 0
+    # later that day only the OpenAI and Anthropic pipelines' crons (04:30 to 04:45): this org has
+    # neither integration, so they queue nothing for it
+    assert scheduler.fire_due(TICK_AT + timedelta(minutes=1), TICK_AT + timedelta(hours=23)) == 4
     assert sorted(run.parameters["date"] for run in _runs(tenant)) == sorted(day.isoformat() for day in LOOKBACK)

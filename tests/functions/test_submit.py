@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from shared.domain import api_keys
 from shared.ports import Backend
 from shared.services import onboarding
+from shared.services.auth import UNAUTHENTICATED
 from tests.conftest import YESTERDAY, Tenant, function_client, submit
 
 RUN_PATH = "/api/v1/pipelines/run/acmecorp/gcp/cost/billing"
@@ -42,7 +44,7 @@ def test_every_kind_of_bad_key_gets_the_same_401(tenant: Tenant, backend: Backen
         assert response.status_code == 401
         bodies.append(response.get_json())
     assert all(body == bodies[0] for body in bodies)
-    assert bodies[0] == {"error": {"code": "unauthenticated", "message": "Organization API key not found"}}
+    assert bodies[0] == {"error": {"code": "unauthenticated", "message": UNAUTHENTICATED}}
     assert backend.queue.depth() == 0  # type: ignore[attr-defined]
 
 
@@ -103,3 +105,33 @@ def test_transport_errors(tenant: Tenant) -> None:
     assert not_object.status_code == 400
     for response in (wrong_type, too_big, wrong_method, not_json, not_object):
         assert set(response.get_json()["error"]) >= {"code", "message"}
+
+
+def test_the_source_document_s_three_segment_route_runs_the_pipeline_by_id(tenant: Tenant) -> None:
+    client = function_client("submit")
+    short = client.post(
+        "/api/v1/pipelines/run/acmecorp/gcp/billing", json={"date": YESTERDAY.isoformat()}, headers=tenant.headers
+    )
+    assert short.status_code == 202, short.get_json()
+    body = short.get_json()
+    run = tenant.backend.store.get_run(body["pipeline_logging_id"])
+    assert run is not None and run.ref.path == "gcp/cost/billing"
+    # the same request by the four-segment route is the same run, still active: 409 naming it
+    long = client.post(RUN_PATH, json={"date": YESTERDAY.isoformat()}, headers=tenant.headers)
+    assert long.status_code == 409
+    assert long.get_json()["error"]["pipeline_logging_id"] == body["pipeline_logging_id"]
+    assert {key: value for key, value in body.items() if key != "pipeline_logging_id"} == {
+        "status": "PENDING",
+        "pipeline_id": "acmecorp-gcp-billing",
+        "org_slug": "acmecorp",
+        "parameters": {"date": YESTERDAY.isoformat()},
+        "message": "Pipeline gcp/billing triggered successfully for acmecorp (async mode)",
+    }
+    other_day = client.post(
+        RUN_PATH, json={"date": (YESTERDAY - timedelta(days=1)).isoformat()}, headers=tenant.headers
+    ).get_json()
+    assert other_day.keys() == body.keys() and other_day["message"] == body["message"]
+    for unknown in ("gcp/nope", "aws/billing", "gcp/BILLING"):
+        response = client.post(f"/api/v1/pipelines/run/acmecorp/{unknown}", json={}, headers=tenant.headers)
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -27,6 +28,7 @@ REQUIRED_PINS = {
     "pydantic",
     "pyyaml",
     "croniter",  # pipeline files' schedules are validated at load, in every function
+    "httpx",  # the vendors' admin APIs (OpenAI, Anthropic), read by the execute and admin functions
     "cryptography",
     "google-cloud-bigquery",
     "google-cloud-pubsub",
@@ -73,16 +75,26 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {package.name: package.path for package in packaging.build(PROJECT_ROOT, output)}
 
 
+# what only the one-machine stack runs: no deployed function imports or reads any of it
+LOCAL_ONLY = ("shared/local_stack/", "shared/adapters/local/", "shared/openapi.yaml")
+
+
+def _local_only(name: str) -> bool:
+    return name.startswith(LOCAL_ONLY)
+
+
 def test_one_zip_per_function_with_its_main_the_library_the_configs_and_the_pins(built: dict[str, Path]) -> None:
     folders = sorted(path.parent.name for path in (PROJECT_ROOT / "functions").glob("*/main.py"))
     assert sorted(built) == folders
     assert set(CORE_FUNCTIONS) <= set(built)
-    shipped_library = {
+    in_repository = {
         path.relative_to(PROJECT_ROOT).as_posix()
         for tree in ("shared", "configs")
         for path in (PROJECT_ROOT / tree).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
+    assert any(_local_only(name) for name in in_repository)  # there is something to leave out
+    shipped_library = {name for name in in_repository if not _local_only(name)}
     for name, path in built.items():
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -93,6 +105,7 @@ def test_one_zip_per_function_with_its_main_the_library_the_configs_and_the_pins
                 == (PROJECT_ROOT / "configs/gcp/cost/billing.yml").read_bytes()
             )
             assert names == shipped_library | {"main.py", "requirements.txt"}
+            assert not [entry for entry in names if _local_only(entry) or entry.startswith(("bench/", "tests/"))]
             assert not [entry for entry in names if "__pycache__" in entry or entry.endswith(".pyc")]
             assert all(info.date_time == packaging.FIXED_DATE_TIME for info in archive.infolist())
 
@@ -126,6 +139,89 @@ def test_a_change_to_shipped_code_changes_the_hash_of_exactly_the_zips_that_ship
     sql.write_text(sql.read_text() + "\n-- changed\n")
     after_config = {p.name: p.sha256 for p in packaging.build(sources, tmp_path / "out")}
     assert all(after_config[name] != after_main[name] for name in before)
+
+    # what does not ship does not redeploy anything
+    for local_only in ("shared/local_stack/demo.py", "shared/adapters/local/store.py", "shared/openapi.yaml"):
+        path = sources / local_only
+        path.write_text(path.read_text() + "\n# changed\n")
+    assert {p.name: p.sha256 for p in packaging.build(sources, tmp_path / "out")} == after_config
+
+
+def _module_file(module: str, names: set[str]) -> str | None:
+    path = module.replace(".", "/")
+    return next((name for name in (f"{path}.py", f"{path}/__init__.py") if name in names), None)
+
+
+def _imports_of(source: bytes, module: str, is_package: bool) -> list[tuple[str, str | None]]:
+    """(module, name imported from it, or None) for every import statement at any depth: the
+    functions import lazily, inside their handlers."""
+    package = (module if is_package else module.rpartition(".")[0]).split(".")
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package[: len(package) - node.level + 1] if node.level else []
+            base = ".".join([*parts, *([node.module] if node.module else [])])
+            found += [(base, alias.name) for alias in node.names]
+    return found
+
+
+def _top_level_names(source: bytes) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return names
+
+
+def _unsatisfied_imports(path: Path) -> list[str]:
+    """Every import of a ``shared`` module or name, in any module of the zip, that the zip lacks."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        unsatisfied = []
+        for entry in sorted(n for n in names if n.endswith(".py")):
+            module = entry.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            for imported, attribute in _imports_of(archive.read(entry), module, entry.endswith("__init__.py")):
+                if imported.split(".")[0] != "shared":
+                    continue
+                if entry == "shared/runtime.py" and imported.startswith("shared.adapters.local."):
+                    # the backend switch's embedded branches, which a deployed function
+                    # (CLOUDACT_BACKEND=gcp) never takes
+                    continue
+                source = _module_file(imported, names)
+                satisfied = source is not None and (
+                    attribute is None
+                    or _module_file(f"{imported}.{attribute}", names) is not None
+                    or attribute in _top_level_names(archive.read(source))
+                )
+                if not satisfied:
+                    unsatisfied.append(f"{entry}: {imported}" + (f" import {attribute}" if attribute else ""))
+    return unsatisfied
+
+
+def test_every_import_of_the_project_in_a_zip_is_satisfied_by_the_zip(built: dict[str, Path]) -> None:
+    for name, path in built.items():
+        assert _unsatisfied_imports(path) == [], name
+
+
+def test_the_import_check_finds_a_lazy_import_of_what_does_not_ship(tmp_path: Path) -> None:
+    sources = _copy_sources(tmp_path / "src")
+    runs = sources / "shared" / "services" / "runs.py"
+    runs.write_text(
+        runs.read_text()
+        + "\n\ndef _later() -> None:\n    from shared.local_stack import demo\n    from . import no_such_module\n"
+    )
+    (package,) = packaging.build(sources, tmp_path / "out", ["status"])
+    assert _unsatisfied_imports(package.path) == [
+        "shared/services/runs.py: shared.local_stack import demo",
+        "shared/services/runs.py: shared.services import no_such_module",
+    ]
 
 
 def test_requirements_are_exact_pins_of_the_cloud_dependencies_only() -> None:
@@ -179,10 +275,25 @@ LOAD_CHECK = r"""
 import base64, importlib.util, json, os, sys
 
 name, entry_point = sys.argv[1:3]
-os.environ.update(CLOUDACT_BACKEND="gcp", CLOUDACT_PROJECT="cloudact-test")
+os.environ.update(
+    CLOUDACT_BACKEND="gcp",
+    CLOUDACT_PROJECT="cloudact-test",
+    CLOUDACT_KMS_KEY="projects/cloudact-test/locations/us/keyRings/r/cryptoKeys/k",
+)
 sys.path.insert(0, os.getcwd())
 import main  # the entry module, as the runtime imports it
 assert callable(getattr(main, entry_point)), entry_point
+
+# every module the zip ships imports from the zip and the pinned requirements alone, and the
+# production backend is built from them
+import pkgutil, shared
+from shared import runtime
+shipped = sorted(m.name for m in pkgutil.walk_packages(shared.__path__, "shared."))
+for module in shipped:
+    importlib.import_module(module)
+assert {m for m in sys.modules if m.startswith("shared")} <= {"shared", *shipped}
+assert all(os.path.dirname(sys.modules[m].__file__).startswith(os.getcwd()) for m in shipped)
+backend = runtime.backend()
 
 import functions_framework
 from functions_framework import _function_registry
@@ -192,6 +303,8 @@ app = functions_framework.create_app(target=entry_point, source=os.path.join(os.
 client = app.test_client()
 report = {
     "local_only_modules": [m for m in ("duckdb", "sqlglot") if importlib.util.find_spec(m)],
+    "shipped_modules": shipped,
+    "adapters": sorted(type(adapter).__name__ for adapter in vars(backend).values()),
     "signature_type": _function_registry.REGISTRY_MAP.get(entry_point),
 }
 if name == "execute":
@@ -261,6 +374,11 @@ def test_each_zip_installs_and_loads_in_a_fresh_virtual_environment(tmp_path: Pa
         assert result.returncode == 0, f"{name}: {result.stderr[-3000:]}"
         report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])
         assert report["local_only_modules"] == []
+        assert "shared.services.execution" in report["shipped_modules"]
+        assert not [
+            m for m in report["shipped_modules"] if m.startswith(("shared.local_stack", "shared.adapters.local"))
+        ]
+        assert report["adapters"] == ["BigQueryWarehouses", "FirestoreStore", "KmsKeyManager", "PubSubRunQueue"]
         assert report["signature_type"] == "http", (name, report)
         if name == "execute":
             # acknowledged (204, no body), and it was our function that read and dropped the message

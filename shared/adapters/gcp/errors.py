@@ -90,6 +90,11 @@ def _grpc_code_name(exc: BaseException) -> str | None:
     return getattr(code, "name", None)
 
 
+def is_retryable_grpc(exc: BaseException) -> bool:
+    """The retry predicate of the gRPC clients' calls (Firestore, Pub/Sub, Cloud KMS)."""
+    return _grpc_code_name(exc) in TRANSIENT_GRPC_CODES
+
+
 def is_vendor_error(exc: BaseException) -> bool:
     """Exceptions raised by Google's client stack (API, auth, transport), as opposed to our bugs."""
     if isinstance(exc, CloudActError):

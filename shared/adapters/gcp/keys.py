@@ -6,7 +6,7 @@ take the associated data (org and provider), so a ciphertext moved to another or
 not decrypt. Only the wrapped data key ever travels to KMS: a credential's plaintext never leaves
 the process, and KMS's 64 KiB request limit does not bound the secret's size.
 
-The envelope has the local key manager's shape. ``key_version`` is the crypto key version that
+The envelope (``shared.adapters.envelope``) is the local key manager's. ``key_version`` is the crypto key version that
 wrapped the data key (KMS's answer, ``response.name``): after a rotation new secrets use the new
 primary version while KMS still decrypts old ones, because decrypting by the crypto key's name
 works for any of its enabled versions.
@@ -18,21 +18,15 @@ it is a ``TransientError``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import secrets
-import threading
 from collections.abc import Mapping
 from typing import Any
 
+from shared.adapters import envelope
 from shared.errors import TerminalError, TransientError
 
-from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, is_vendor_error, translate
-
-SCHEME = "aes256gcm-envelope"
-NONCE_BYTES = 12
-DATA_KEY_BYTES = 32
+from ._clients import LazyClient
+from .errors import RetryPolicy, is_retryable_grpc, is_vendor_error, translate
 
 CRYPTO_KEY = re.compile(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[\w-]+/cryptoKeys/[\w-]+")
 CRYPTO_KEY_VERSION = re.compile(CRYPTO_KEY.pattern + r"/cryptoKeyVersions/\d+")
@@ -42,8 +36,6 @@ KMS_RETRY = RetryPolicy(initial_s=0.1, maximum_s=2.0, multiplier=2.0, deadline_s
 
 KMS_RPC_TIMEOUT_S = 5.0
 
-UNDECRYPTABLE = "Stored credential cannot be decrypted for this org and provider"
-
 
 def _crc32c(data: bytes) -> int:
     import google_crc32c
@@ -51,25 +43,10 @@ def _crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
 
 
-def _retryable(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "grpc_status_code", None), "name", None)
-    return code in TRANSIENT_GRPC_CODES
+def _new_client() -> Any:
+    from google.cloud import kms
 
-
-def _aead(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(key)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: object) -> bytes:
-    if not isinstance(text, str):
-        raise ValueError("not base64 text")
-    return base64.b64decode(text.encode(), validate=True)
+    return kms.KeyManagementServiceClient()
 
 
 class KmsKeyManager:
@@ -82,22 +59,12 @@ class KmsKeyManager:
         if not CRYPTO_KEY.fullmatch(crypto_key):
             raise TerminalError("CLOUDACT_KMS_KEY must be projects/P/locations/L/keyRings/R/cryptoKeys/K")
         self.crypto_key = crypto_key
-        self._client_instance = client
-        self._lock = threading.Lock()
-
-    def _client(self) -> Any:
-        if self._client_instance is None:
-            with self._lock:
-                if self._client_instance is None:
-                    from google.cloud import kms
-
-                    self._client_instance = kms.KeyManagementServiceClient()
-        return self._client_instance
+        self._client: LazyClient[Any] = LazyClient(_new_client, instance=client)
 
     def _call(self, method: str, request: dict[str, Any]) -> Any:
         try:
-            return getattr(self._client(), method)(
-                request=request, retry=KMS_RETRY.to_retry(_retryable), timeout=KMS_RPC_TIMEOUT_S
+            return getattr(self._client.get(), method)(
+                request=request, retry=KMS_RETRY.to_retry(is_retryable_grpc), timeout=KMS_RPC_TIMEOUT_S
             )
         except Exception as exc:
             if not is_vendor_error(exc):
@@ -109,13 +76,12 @@ class KmsKeyManager:
                 raise TransientError(f"Key management {method} request was corrupted in transit; retry") from None
             if method == "decrypt" and isinstance(exc, InvalidArgument):
                 # KMS's answer to a wrapped key that is not this key's, or to other associated data
-                raise TerminalError(UNDECRYPTABLE) from None
+                raise TerminalError(envelope.UNDECRYPTABLE) from None
             raise translate(exc, f"Key management service {method} failed", show_detail=False) from exc
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> dict[str, Any]:
-        data_key = secrets.token_bytes(DATA_KEY_BYTES)
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = _aead(data_key).encrypt(nonce, plaintext, associated_data)
+        data_key = envelope.new_data_key()
+        sealed = envelope.seal(data_key, plaintext, associated_data)
         response = self._call(
             "encrypt",
             {
@@ -132,28 +98,17 @@ class KmsKeyManager:
             raise TransientError("Key management response was corrupted in transit; retry")
         if not CRYPTO_KEY_VERSION.fullmatch(response.name or "") or not response.name.startswith(self.crypto_key + "/"):
             raise TerminalError("Key management service answered for another key")
-        return {
-            "scheme": SCHEME,
-            "key_version": response.name,
-            "wrapped_key": _b64(response.ciphertext),
-            "ciphertext": _b64(nonce + sealed),
-        }
+        return envelope.Envelope(
+            key_version=response.name, wrapped_key=bytes(response.ciphertext), ciphertext=sealed
+        ).to_record()
 
-    def decrypt(self, envelope: Mapping[str, Any], associated_data: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
-
-        try:
-            key_version = str(envelope["key_version"])
-            wrapped_key = _unb64(envelope["wrapped_key"])
-            sealed = _unb64(envelope["ciphertext"])
-        except (KeyError, ValueError, TypeError, binascii.Error):
-            raise TerminalError(UNDECRYPTABLE) from None
+    def decrypt(self, record: Mapping[str, Any], associated_data: bytes) -> bytes:
+        sealed = envelope.parse(record)
+        key_version, wrapped_key = sealed.key_version, sealed.wrapped_key
         # only this deployment's key: an envelope naming another key (a local one, or one planted
         # in the store) is refused before anything is sent anywhere
-        if envelope.get("scheme") != SCHEME or not (
-            CRYPTO_KEY_VERSION.fullmatch(key_version) and key_version.startswith(self.crypto_key + "/")
-        ):
-            raise TerminalError(UNDECRYPTABLE)
+        if not (CRYPTO_KEY_VERSION.fullmatch(key_version) and key_version.startswith(self.crypto_key + "/")):
+            raise TerminalError(envelope.UNDECRYPTABLE)
         response = self._call(
             "decrypt",
             {
@@ -167,10 +122,4 @@ class KmsKeyManager:
         )
         if response.plaintext_crc32c != _crc32c(response.plaintext):
             raise TransientError("Key management response was corrupted in transit; retry")
-        try:
-            plaintext: bytes = _aead(bytes(response.plaintext)).decrypt(
-                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data
-            )
-        except (InvalidTag, ValueError):
-            raise TerminalError(UNDECRYPTABLE) from None
-        return plaintext
+        return envelope.unseal(bytes(response.plaintext), sealed.ciphertext, associated_data)

@@ -10,14 +10,14 @@ trigger, retry policy, dead-letter topic); this adapter is the publisher side on
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from shared.domain.runs import RunMessage
 from shared.errors import CloudActError
 
-from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, translate
+from ._clients import LazyClient
+from .errors import RetryPolicy, is_retryable_grpc, translate
 
 PUBLISH_RETRY = RetryPolicy(initial_s=0.1, maximum_s=2.0, multiplier=2.0, deadline_s=20.0)
 """Retries of one publish RPC on UNAVAILABLE, DEADLINE_EXCEEDED and kin. 20 s: the submit caller
@@ -32,33 +32,26 @@ PUBLISH_BATCH_MARGIN_S = 5.0
 give up."""
 
 
-def _retryable(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "grpc_status_code", None), "name", None)
-    return code in TRANSIENT_GRPC_CODES
-
-
 class PubSubRunQueue:
     def __init__(self, project: str, topic: str, *, retry: RetryPolicy = PUBLISH_RETRY) -> None:
         self.project = project
         self.topic = topic
         self.retry = retry
-        self._publisher: Any = None
-        self._lock = threading.Lock()
+        self._publisher: LazyClient[Any] = LazyClient(self._new_publisher)
+
+    def _new_publisher(self) -> Any:
+        from google.cloud.pubsub_v1 import PublisherClient, types
+
+        # PUBSUB_EMULATOR_HOST, when set, is honoured by the client itself
+        return PublisherClient(
+            publisher_options=types.PublisherOptions(
+                retry=self.retry.to_retry(is_retryable_grpc),
+                timeout=min(PUBLISH_RPC_TIMEOUT_S, self.retry.deadline_s),
+            )
+        )
 
     def _client(self) -> Any:
-        if self._publisher is None:
-            with self._lock:
-                if self._publisher is None:
-                    from google.cloud.pubsub_v1 import PublisherClient, types
-
-                    # PUBSUB_EMULATOR_HOST, when set, is honoured by the client itself
-                    self._publisher = PublisherClient(
-                        publisher_options=types.PublisherOptions(
-                            retry=self.retry.to_retry(_retryable),
-                            timeout=min(PUBLISH_RPC_TIMEOUT_S, self.retry.deadline_s),
-                        )
-                    )
-        return self._publisher
+        return self._publisher.get()
 
     @property
     def topic_path(self) -> str:
@@ -104,7 +97,4 @@ class PubSubRunQueue:
 
     def close(self) -> None:
         """Sends what is batched and stops the publisher's thread."""
-        with self._lock:
-            if self._publisher is not None:
-                self._publisher.stop()
-                self._publisher = None
+        self._publisher.close(lambda publisher: publisher.stop())

@@ -33,15 +33,14 @@ single-field indexes.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from shared.adapters.page_tokens import decode_page_token, encode_page_token
 from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
@@ -49,7 +48,8 @@ from shared.domain.runs import ACTIVE, TERMINAL, Run, RunStatus, parse_iso
 from shared.errors import TransientError
 from shared.ports import DuplicateRun, RunFilter, RunPage
 
-from .errors import TRANSIENT_GRPC_CODES, RetryPolicy, translated
+from ._clients import LazyClient
+from .errors import RetryPolicy, is_retryable_grpc, translated
 
 T = TypeVar("T")
 
@@ -99,23 +99,6 @@ RUN_INDEXES = (
 """The composite indexes of the ``runs`` collection (see the module docstring)."""
 
 
-def _encode_token(requested_at: str, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([requested_at, run_id]).encode()).decode()
-
-
-def decode_page_token(token: str) -> tuple[str, str]:
-    """Raises ValueError on anything that is not a token this store issued."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("bad page token") from None
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v for v in value)):
-        raise ValueError("bad page token")
-    if "/" in value[1]:  # a document id never has one; it would address another collection
-        raise ValueError("bad page token")
-    return value[0], value[1]
-
-
 def _run_document(run: Run, retention: timedelta) -> dict[str, Any]:
     # through JSON: tuples (steps) become lists, which is what Firestore stores
     record: dict[str, Any] = json.loads(json.dumps(run.to_record()))
@@ -137,11 +120,6 @@ def _trigger_document_id(trigger_key: str) -> str:
     return hashlib.sha256(trigger_key.encode()).hexdigest()
 
 
-def _retryable(exc: BaseException) -> bool:
-    code = getattr(getattr(exc, "grpc_status_code", None), "name", None)
-    return code in TRANSIENT_GRPC_CODES
-
-
 class FirestoreStore:
     def __init__(
         self,
@@ -157,23 +135,21 @@ class FirestoreStore:
         self._retry = retry
         self._call: dict[str, Any] = {}
         """Every RPC's ``retry`` and ``timeout``; filled with the client (it needs google.api_core)."""
-        self._client_instance: Any = None
-        self._lock = threading.Lock()
+        self._client: LazyClient[Any] = LazyClient(self._new_client)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _db(self) -> Any:
-        if self._client_instance is None:
-            with self._lock:
-                if self._client_instance is None:
-                    from google.cloud import firestore
+    def _new_client(self) -> Any:
+        from google.cloud import firestore
 
-                    self._call.update(
-                        retry=self._retry.to_retry(_retryable),
-                        timeout=min(STORE_RPC_TIMEOUT_S, self._retry.deadline_s),
-                    )
-                    with translated("State store client could not be created", show_detail=False):
-                        self._client_instance = firestore.Client(project=self.project, database=self.database)
-        return self._client_instance
+        self._call.update(
+            retry=self._retry.to_retry(is_retryable_grpc),
+            timeout=min(STORE_RPC_TIMEOUT_S, self._retry.deadline_s),
+        )
+        with translated("State store client could not be created", show_detail=False):
+            return firestore.Client(project=self.project, database=self.database)
+
+    def _db(self) -> Any:
+        return self._client.get()
 
     def _collection(self, name: str) -> Any:
         return self._db().collection(name)
@@ -194,10 +170,7 @@ class FirestoreStore:
             raise
 
     def close(self) -> None:
-        with self._lock:
-            if self._client_instance is not None:
-                self._client_instance.close()
-                self._client_instance = None
+        self._client.close(lambda client: client.close())
 
     # -- orgs -------------------------------------------------------------------------------
     def create_org(self, org: Organization) -> bool:
@@ -374,7 +347,7 @@ class FirestoreStore:
         token = None
         if len(found) > query.page_size:
             last = found[query.page_size - 1]
-            token = _encode_token(last.requested_at, last.pipeline_logging_id)
+            token = encode_page_token(last.requested_at, last.pipeline_logging_id)
         return RunPage(runs=found[: query.page_size], next_page_token=token)
 
     def runs_query(self, query: RunFilter, after: tuple[str, str] | None = None) -> Any:

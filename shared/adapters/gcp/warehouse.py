@@ -106,7 +106,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)  # a float would round NUMERIC's 9 decimal places
+        return format(value, "f")  # exact and without exponent (4.5E-7 -> 0.00000045); never a float
     return value
 
 
@@ -471,6 +471,13 @@ class BigQueryWarehouses:
             if cached is not None:
                 self._per_credentials.move_to_end(cache_key)
                 return cached
+        from shared.domain.integrations import is_local_placeholder
+
+        if is_local_placeholder(dict(credentials)):
+            raise TerminalError(
+                "The org's GCP integration holds a local placeholder credential (made for the local stack), "
+                "which BigQuery cannot use: set the integration again with a service-account key"
+            )
         project = str(credentials.get("project_id") or "")
         if not project:
             raise TerminalError("The org's service-account key has no project_id")

@@ -1,14 +1,14 @@
 """KeyManager on local master-key files (AES-256-GCM envelope encryption).
 
-Same envelope as the Cloud KMS adapter: a fresh 256-bit data key encrypts the secret; the master
-key wraps the data key. Both layers take the associated data, so a ciphertext moved to another org
-or provider fails to decrypt. Master keys are versioned like a KMS key: ``rotate()`` adds a version
-that wraps new data keys, and the version recorded in each envelope still unwraps old ones.
+Same envelope as the Cloud KMS adapter (``shared.adapters.envelope``): a fresh 256-bit data key
+encrypts the secret; the master key wraps the data key (AES-256-GCM too). Both layers take the
+associated data, so a ciphertext moved to another org or provider fails to decrypt. Master keys
+are versioned like a KMS key: ``rotate()`` adds a version that wraps new data keys, and the
+version recorded in each envelope still unwraps old ones.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
@@ -17,24 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.adapters import envelope
 from shared.errors import TerminalError
 
-_NONCE_BYTES = 12
 _VERSION_FILE = re.compile(r"v(\d+)\.key")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode(), validate=True)
-
-
-def _aead(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(key)
+_KEY_VERSION = re.compile(r"local/v(\d+)")
 
 
 class LocalKeyManager:
@@ -83,28 +70,19 @@ class LocalKeyManager:
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> dict[str, Any]:
         version = self.primary_version
-        data_key = secrets.token_bytes(32)
-        nonce, key_nonce = secrets.token_bytes(_NONCE_BYTES), secrets.token_bytes(_NONCE_BYTES)
-        ciphertext = _aead(data_key).encrypt(nonce, plaintext, associated_data)
-        wrapped_key = _aead(self._load()[version]).encrypt(key_nonce, data_key, associated_data)
-        return {
-            "scheme": "aes256gcm-envelope",
-            "key_version": f"local/v{version}",
-            "wrapped_key": _b64(key_nonce + wrapped_key),
-            "ciphertext": _b64(nonce + ciphertext),
-        }
+        data_key = envelope.new_data_key()
+        return envelope.Envelope(
+            key_version=f"local/v{version}",
+            wrapped_key=envelope.seal(self._load()[version], data_key, associated_data),
+            ciphertext=envelope.seal(data_key, plaintext, associated_data),
+        ).to_record()
 
-    def decrypt(self, envelope: Mapping[str, Any], associated_data: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
-
-        try:
-            version = int(str(envelope["key_version"]).removeprefix("local/v"))
-            wrapped = _unb64(envelope["wrapped_key"])
-            sealed = _unb64(envelope["ciphertext"])
-            master = self._load()[version]
-            data_key = _aead(master).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated_data)
-            plaintext: bytes = _aead(data_key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
-        except (InvalidTag, KeyError, ValueError, TypeError, AttributeError):
-            # never say more: the caller only needs to know the envelope is not theirs or is damaged
-            raise TerminalError("Stored credential cannot be decrypted for this org and provider") from None
-        return plaintext
+    def decrypt(self, record: Mapping[str, Any], associated_data: bytes) -> bytes:
+        sealed = envelope.parse(record)
+        version = _KEY_VERSION.fullmatch(sealed.key_version)
+        master = self._load().get(int(version.group(1))) if version else None
+        if master is None:
+            # another key manager's envelope, or a version this directory never had
+            raise TerminalError(envelope.UNDECRYPTABLE)
+        data_key = envelope.unseal(master, sealed.wrapped_key, associated_data)
+        return envelope.unseal(data_key, sealed.ciphertext, associated_data)

@@ -7,7 +7,6 @@ two concurrent submits cannot both win.
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.page_tokens import decode_page_token, encode_page_token
 from shared.domain.api_keys import ApiKeyRecord
 from shared.domain.integrations import Integration
 from shared.domain.orgs import Organization
@@ -51,18 +51,6 @@ CREATE INDEX IF NOT EXISTS runs_by_dedupe_key ON runs (dedupe_key, status);
 CREATE INDEX IF NOT EXISTS runs_by_org_time ON runs (org_slug, requested_at DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, requested_at);
 """
-
-
-def _encode_token(requested_at: str, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([requested_at, run_id]).encode()).decode()
-
-
-def decode_page_token(token: str) -> tuple[str, str]:
-    """Raises ValueError on anything that is not a token this store issued."""
-    value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise ValueError("bad page token")
-    return value[0], value[1]
 
 
 class SqliteStore:
@@ -234,7 +222,7 @@ class SqliteStore:
         token = None
         if len(rows) > query.page_size:
             last = rows[query.page_size - 1]
-            token = _encode_token(last["requested_at"], last["run_id"])
+            token = encode_page_token(last["requested_at"], last["run_id"])
         return RunPage(runs=runs, next_page_token=token)
 
     def last_complete_run(self, dedupe_key: str) -> Run | None:

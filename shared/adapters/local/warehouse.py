@@ -25,6 +25,8 @@ DUCKDB_TYPES = {
     "FLOAT64": "DOUBLE",
     "FLOAT": "DOUBLE",
     "NUMERIC": "DECIMAL(38, 9)",
+    # BigQuery's BIGNUMERIC has 38 decimal places; 18 here still holds any vendor amount exactly
+    "BIGNUMERIC": "DECIMAL(38, 18)",
     "BOOL": "BOOLEAN",
     "BOOLEAN": "BOOLEAN",
     "DATE": "DATE",
@@ -46,6 +48,18 @@ def translate_error(exc: Exception) -> CloudActError:
     if isinstance(exc, duckdb.TransactionException | duckdb.IOException | duckdb.InterruptException):
         return TransientError(f"Warehouse temporarily unavailable: {exc}")
     return TerminalError(f"Warehouse query failed: {exc}")
+
+
+@contextmanager
+def _transaction(cursor: Any) -> Iterator[Any]:
+    """The block's statements on ``cursor`` take effect together or not at all."""
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        yield cursor
+        cursor.execute("COMMIT")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
 
 
 class DuckDBWarehouse:
@@ -88,7 +102,10 @@ class DuckDBWarehouse:
                 return
             path = self.directory / f"{project}.duckdb"
             if not path.exists() and not create:
-                raise TerminalError(f"Not found: project {project}")
+                raise TerminalError(
+                    f"Not found: project {project} (nothing loaded for it in the local warehouse: "
+                    "`cloudact import-export` or `cloudact generate-export` loads a billing export)"
+                )
             literal = "'" + str(path).replace("'", "''") + "'"
             root.execute(f"ATTACH {literal} AS {_quote(project)}")
 
@@ -164,19 +181,10 @@ class DuckDBWarehouse:
         if table.partition_field is None:
             raise TerminalError(f"{table.dataset}.{table.name} has no partition field")
         self.ensure_table(table)
-        with self._translated():
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                cursor.execute(
-                    f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day]
-                )
-                if rows:
-                    self._insert_columns(cursor, table, columns, rows)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        with self._translated(), _transaction(self._cursor()) as cursor:
+            cursor.execute(f"DELETE FROM {self._table_name(table)} WHERE {_quote(table.partition_field)} = $1", [day])
+            if rows:
+                self._insert_columns(cursor, table, columns, rows)
         return LoadResult(rows=len(rows))
 
     def upsert_rows(self, table: TableSpec, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -184,19 +192,12 @@ class DuckDBWarehouse:
             return
         self.ensure_table(table)
         columns = [column.name for column in table.columns]
-        with self._translated():
-            cursor = self._cursor()
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                cursor.execute(
-                    f"DELETE FROM {self._table_name(table)} WHERE {_quote(key)} IN (SELECT UNNEST($1::VARCHAR[]))",
-                    [[str(row[key]) for row in rows]],
-                )
-                self._insert_columns(cursor, table, columns, [[row.get(name) for name in columns] for row in rows])
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        with self._translated(), _transaction(self._cursor()) as cursor:
+            cursor.execute(
+                f"DELETE FROM {self._table_name(table)} WHERE {_quote(key)} IN (SELECT UNNEST($1::VARCHAR[]))",
+                [[str(row[key]) for row in rows]],
+            )
+            self._insert_columns(cursor, table, columns, [[row.get(name) for name in columns] for row in rows])
 
     def ensure_union_view(self, dataset: str, view: str, table_prefix: str) -> None:
         with self._translated():

@@ -1,0 +1,454 @@
+"""The OpenAI and Anthropic pipelines end to end on the embedded stack, against the local fakes of
+the vendors' admin APIs over real HTTP on loopback: integrations through the admin function, runs
+through the submit function, delivery to the execute function, rows in DuckDB, and every loaded
+total compared with the fake's own ground truth, digit for digit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared import runtime
+from shared.adapters.local.warehouse import DuckDBWarehouse
+from shared.local_stack.fakes import (
+    ANTHROPIC_COSTS_PATH,
+    ANTHROPIC_USAGE_PATH,
+    DEFAULT_ANTHROPIC_ADMIN_KEY,
+    DEFAULT_OPENAI_ADMIN_KEY,
+    OPENAI_COSTS_PATH,
+    OPENAI_USAGE_PATH,
+    FakeServer,
+    VendorFakes,
+    key_fingerprint,
+    new_org,
+    totals_by,
+)
+from shared.ports import Backend
+from shared.services import onboarding
+from shared.settings import Settings
+from tests.conftest import deliver_all, function_client
+
+DAY = date.today() - timedelta(days=3)
+OTHER_DAY = DAY - timedelta(days=1)
+COST_TABLE = {"openai": "openai_costs_daily", "anthropic": "anthropic_costs_daily"}
+USAGE_TABLE = {"openai": "openai_usage_daily", "anthropic": "anthropic_usage_daily"}
+KEYS = {"openai": DEFAULT_OPENAI_ADMIN_KEY, "anthropic": DEFAULT_ANTHROPIC_ADMIN_KEY}
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fakes(fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> VendorFakes:
+    fake_server.fakes.reset()
+    monkeypatch.setenv("CLOUDACT_OPENAI_API_BASE", fake_server.base_url)
+    monkeypatch.setenv("CLOUDACT_ANTHROPIC_API_BASE", fake_server.base_url)
+    return fake_server.fakes
+
+
+@pytest.fixture
+def vendor_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # short enough that exhausting the retry budget takes seconds, long enough for Retry-After: 1
+    monkeypatch.setenv("CLOUDACT_VENDOR_RETRY_BUDGET_S", "3")
+    monkeypatch.setenv("CLOUDACT_VENDOR_TIMEOUT_S", "2")
+
+
+class Org:
+    def __init__(self, backend: Backend, slug: str) -> None:
+        _, self.api_key, _ = onboarding.create_org(backend, slug)
+        self.slug = slug
+        org = backend.store.get_org(slug)
+        assert org is not None
+        self.dataset = org.dataset
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+    def integrate(self, provider: str, credential: str, **extra: Any) -> Any:
+        return function_client("admin").put(
+            f"/api/v1/integrations/{self.slug}/{provider}",
+            json={"credential": credential, **extra},
+            headers=self.headers,
+        )
+
+    def run(self, path: str, day: date = DAY, **body: Any) -> dict[str, Any]:
+        response = function_client("submit").post(
+            f"/api/v1/pipelines/run/{self.slug}/{path}", json={"date": day.isoformat(), **body}, headers=self.headers
+        )
+        assert response.status_code == 202, response.get_json()
+        deliver_all()
+        run = runtime.backend().store.get_run(response.get_json()["pipeline_logging_id"])
+        assert run is not None
+        return run.public()
+
+
+@pytest.fixture
+def acme(settings: Settings, backend: Backend, fakes: VendorFakes, vendor_settings: None) -> Org:
+    org = Org(backend, "acmecorp")
+    for provider, key in KEYS.items():
+        assert org.integrate(provider, key).status_code == 200
+    return org
+
+
+def warehouse() -> DuckDBWarehouse:
+    platform = runtime.backend().warehouses.platform()
+    assert isinstance(platform, DuckDBWarehouse)
+    return platform
+
+
+def table_rows(org: Org, table: str, day: date, columns: str) -> list[tuple[Any, ...]]:
+    return warehouse().execute_native(
+        f'SELECT {columns} FROM "{warehouse().project}"."{org.dataset}".{table} WHERE usage_date = $1', [day]
+    )
+
+
+def loaded_costs(org: Org, provider: str, day: date = DAY) -> dict[tuple[Any, ...], Decimal]:
+    keys = "project_id, line_item, api_key_id" if provider == "openai" else "workspace_id, description"
+    rows = table_rows(org, COST_TABLE[provider], day, f"{keys}, amount")
+    loaded = {tuple(row[:-1]): row[-1] for row in rows}
+    assert len(loaded) == len(rows)  # one row per grouping key: nothing duplicated
+    return loaded
+
+
+def expected_costs(fakes: VendorFakes, key: str, provider: str, day: date = DAY) -> dict[tuple[Any, ...], Decimal]:
+    fields = ("project_id", "line_item", "api_key_id") if provider == "openai" else ("workspace_id", "description")
+    return totals_by(fakes.expected_costs(key, day), *fields)
+
+
+def loaded_total(org: Org, provider: str, day: date = DAY) -> Decimal:
+    rows = table_rows(org, COST_TABLE[provider], day, "SUM(amount)")
+    return rows[0][0] if rows and rows[0][0] is not None else Decimal(0)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
+    acme: Org, fakes: VendorFakes, provider: str
+) -> None:
+    run = acme.run(f"{provider}/cost/billing")
+    assert run["status"] == "COMPLETE", run
+    assert run["pipeline_id"] == f"acmecorp-{provider}-billing"
+    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load"]
+    assert run["source_watermark"].startswith("sha256:")
+    expected = expected_costs(fakes, KEYS[provider], provider)
+    loaded = loaded_costs(acme, provider)
+    assert run["rows_processed"] == len(expected) == len(loaded) > 0
+    assert loaded == expected  # every amount, to the last decimal (Decimal equality, never a float)
+    assert loaded_total(acme, provider) == fakes.expected_cost_total(KEYS[provider], DAY)
+    currencies = {row[0] for row in table_rows(acme, COST_TABLE[provider], DAY, "currency")}
+    assert currencies == {"USD"}
+    provenance = table_rows(acme, COST_TABLE[provider], DAY, "MIN(source_rows), COUNT(DISTINCT source_content_hash)")
+    assert provenance == [(1, 1)]
+    if provider == "anthropic":  # the default workspace is NULL, kept, not dropped
+        assert any(workspace is None for workspace, _ in loaded)
+        assert (None,) in {key[:1] for key in expected}
+
+
+def test_amounts_keep_every_digit_the_vendor_wrote(acme: Org, fakes: VendorFakes) -> None:
+    acme.run("openai/cost/billing")
+    acme.run("anthropic/cost/billing")
+    amounts = [row[0] for row in table_rows(acme, COST_TABLE["openai"], DAY, "amount")]
+    digits = [len(amount.normalize().as_tuple().digits) for amount in amounts]
+    assert max(digits) >= 17  # 17 significant digits: a float would have lost the last ones
+    assert any(amount < Decimal("1e-6") for amount in amounts)  # the exponent forms (4.5e-07)
+    cents = [row[0] for row in table_rows(acme, COST_TABLE["anthropic"], DAY, "amount")]
+    assert any(-amount.normalize().as_tuple().exponent > 4 for amount in cents)  # fractions of a cent
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_token_pipeline_counts_equal_the_vendor_s(acme: Org, fakes: VendorFakes, provider: str) -> None:
+    run = acme.run(f"{provider}/usage/tokens")
+    assert run["status"] == "COMPLETE", run
+    expected = fakes.expected_token_totals(KEYS[provider], DAY)
+    fields = ", ".join(f"SUM({name})" for name in expected)
+    loaded = table_rows(acme, USAGE_TABLE[provider], DAY, fields)[0]
+    assert dict(zip(expected, loaded, strict=True)) == expected
+    assert all(value > 0 for name, value in expected.items() if name != "web_search_requests")
+
+
+def test_unchanged_day_is_skipped_force_refresh_refetches_and_a_restated_day_is_replaced(
+    acme: Org, fakes: VendorFakes
+) -> None:
+    first = acme.run("openai/cost/billing")
+    acme.run("openai/cost/billing", day=OTHER_DAY)
+    other_before = loaded_costs(acme, "openai", OTHER_DAY)
+    fetches = fakes.log.count(OPENAI_COSTS_PATH)
+
+    unchanged = acme.run("openai/cost/billing")
+    assert unchanged["status"] == "COMPLETE"
+    assert unchanged["skip_reason"] == f"source unchanged since run {first['pipeline_logging_id']}"
+    assert unchanged["rows_processed"] == 0
+    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE", "SKIPPED"]
+    assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gate had to look, and only looked
+
+    forced = acme.run("openai/cost/billing", force_refresh=True)
+    assert forced["status"] == "COMPLETE" and forced["skip_reason"] is None and forced["rows_processed"] > 0
+
+    before = loaded_costs(acme, "openai")
+    fakes.restate("openai", DAY)
+    restated = acme.run("openai/cost/billing")
+    assert restated["status"] == "COMPLETE" and restated["skip_reason"] is None
+    assert restated["source_watermark"] != first["source_watermark"]
+    after = loaded_costs(acme, "openai")
+    assert after != before
+    assert after == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai")  # no duplicates, new amounts
+    assert loaded_costs(acme, "openai", OTHER_DAY) == other_before  # the other day untouched
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_day_split_over_many_pages_is_followed_to_the_end(acme: Org, fakes: VendorFakes, provider: str) -> None:
+    fakes.max_results_per_page = 7
+    run = acme.run(f"{provider}/cost/billing")
+    assert run["status"] == "COMPLETE", run
+    path = OPENAI_COSTS_PATH if provider == "openai" else ANTHROPIC_COSTS_PATH
+    assert fakes.log.count(path, status=200) >= 3
+    assert loaded_costs(acme, provider) == expected_costs(fakes, KEYS[provider], provider)
+
+
+@pytest.mark.parametrize(
+    ("knob", "path"),
+    [
+        ({"status": 429, "times": 2, "retry_after": 1}, OPENAI_COSTS_PATH),
+        ({"status": 500, "times": 1}, OPENAI_COSTS_PATH),
+        ({"status": 503, "times": 1}, ANTHROPIC_COSTS_PATH),
+        ({"status": 529, "times": 1}, ANTHROPIC_COSTS_PATH),
+        ({"status": None, "delay_s": 3.0, "times": 1}, OPENAI_COSTS_PATH),  # longer than the 2 s timeout
+    ],
+)
+def test_transient_vendor_trouble_is_retried_within_the_step(
+    acme: Org, fakes: VendorFakes, knob: dict[str, Any], path: str
+) -> None:
+    provider = "openai" if path == OPENAI_COSTS_PATH else "anthropic"
+    fakes.faults.add(**knob, path=path)
+    run = acme.run(f"{provider}/cost/billing")
+    assert run["status"] == "COMPLETE", run
+    assert run["attempt"] == 1  # recovered inside the step: no redelivery was needed
+    if knob["status"] is not None:
+        assert fakes.log.count(path, status=knob["status"]) == knob["times"]
+    assert fakes.log.count(path, status=200) == 1
+    assert loaded_costs(acme, provider) == expected_costs(fakes, KEYS[provider], provider)
+
+
+def test_vendor_down_past_the_budget_gives_the_run_back_for_redelivery(acme: Org, fakes: VendorFakes) -> None:
+    from shared.local_stack.server import PushDelivery, dead_letter_handler
+    from shared.settings import get_settings
+
+    fakes.faults.add(status=500, times=100, path=OPENAI_USAGE_PATH)
+    response = function_client("submit").post(
+        "/api/v1/pipelines/run/acmecorp/openai/usage/tokens", json={"date": DAY.isoformat()}, headers=acme.headers
+    )
+    run_id = response.get_json()["pipeline_logging_id"]
+    delivery = PushDelivery(runtime.backend().queue, get_settings().project, dead_letter_handler)  # type: ignore[arg-type]
+    assert delivery.drain_once() == 1
+    run = runtime.backend().store.get_run(run_id)
+    assert run is not None and run.status == "PENDING" and run.attempt == 1  # given back, not failed
+    fakes.faults.clear()
+    deliver_all()
+    run = runtime.backend().store.get_run(run_id)
+    assert run is not None and run.status == "COMPLETE" and run.attempt == 2
+
+
+@pytest.mark.parametrize(("provider", "label"), [("openai", "OpenAI"), ("anthropic", "Anthropic")])
+def test_a_key_the_vendor_rejects_fails_the_run_once_without_retrying(
+    settings: Settings, backend: Backend, fakes: VendorFakes, vendor_settings: None, provider: str, label: str
+) -> None:
+    org = Org(backend, "acmecorp")
+    stranger = new_org(provider, seed=999).admin_key  # the right shape, but no organization's key
+    assert org.integrate(provider, stranger).status_code == 200
+    run = org.run(f"{provider}/cost/billing")
+    assert run["status"] == "FAILED"
+    assert run["error_message"] == f"Pipeline execution failed: {label} rejected the organization admin key"
+    assert run["attempt"] == 1
+    assert fakes.log.count(status=401) == 1  # asked once: a refusal is not retried
+    assert backend.queue.depth() == 0  # type: ignore[attr-defined]
+    assert stranger not in str(run)
+
+
+def test_each_org_reads_with_its_own_key_only(
+    settings: Settings, backend: Backend, fakes: VendorFakes, vendor_settings: None
+) -> None:
+    globex_vendor = fakes.add_org(new_org("openai", seed=4242))
+    acme, globex = Org(backend, "acmecorp"), Org(backend, "globex")
+    assert acme.integrate("openai", DEFAULT_OPENAI_ADMIN_KEY).status_code == 200
+    assert globex.integrate("openai", globex_vendor.admin_key).status_code == 200
+    assert acme.run("openai/cost/billing")["status"] == "COMPLETE"
+    assert fakes.log.fingerprints() == {key_fingerprint(DEFAULT_OPENAI_ADMIN_KEY)}
+    assert globex.run("openai/cost/billing")["status"] == "COMPLETE"
+    assert fakes.log.count(key=DEFAULT_OPENAI_ADMIN_KEY) == 1
+    assert fakes.log.count(key=globex_vendor.admin_key) == 1
+    assert loaded_costs(acme, "openai") == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai")
+    assert loaded_costs(globex, "openai") == expected_costs(fakes, globex_vendor.admin_key, "openai")
+    assert loaded_costs(acme, "openai") != loaded_costs(globex, "openai")
+
+
+def test_without_the_integration_the_run_is_refused_422(
+    settings: Settings, backend: Backend, fakes: VendorFakes
+) -> None:
+    org = Org(backend, "acmecorp")
+    for path in ("openai/cost/billing", "anthropic/usage/tokens", "anthropic/billing"):
+        response = function_client("submit").post(
+            f"/api/v1/pipelines/run/acmecorp/{path}", json={}, headers=org.headers
+        )
+        assert response.status_code == 422
+        assert response.get_json()["error"]["message"] == "Required integration not configured"
+    assert fakes.log.count() == 0
+
+
+def test_backfill_within_what_the_vendor_serves_and_refused_beyond(acme: Org, fakes: VendorFakes) -> None:
+    client = function_client("submit")
+    too_old = client.post(
+        "/api/v1/pipelines/backfill/acmecorp/anthropic/cost/billing",
+        json={
+            "start_date": (date.today() - timedelta(days=380)).isoformat(),
+            "end_date": (date.today() - timedelta(days=370)).isoformat(),
+        },
+        headers=acme.headers,
+    )
+    assert too_old.status_code == 400
+    assert too_old.get_json()["error"]["field"] == "start_date"
+    assert "answers only the last 365 days" in too_old.get_json()["error"]["message"]
+    accepted = client.post(
+        "/api/v1/pipelines/backfill/acmecorp/anthropic/cost/billing",
+        json={"start_date": OTHER_DAY.isoformat(), "end_date": DAY.isoformat()},
+        headers=acme.headers,
+    )
+    assert accepted.status_code == 202, accepted.get_json()
+    deliver_all()
+    for day in (OTHER_DAY, DAY):
+        assert loaded_costs(acme, "anthropic", day) == expected_costs(
+            fakes, DEFAULT_ANTHROPIC_ADMIN_KEY, "anthropic", day
+        )
+
+
+def test_usage_paths_are_the_documented_ones(acme: Org, fakes: VendorFakes) -> None:
+    acme.run("openai/usage/tokens")
+    acme.run("anthropic/usage/tokens")
+    assert fakes.log.counts_by_path() == {OPENAI_USAGE_PATH: 1, ANTHROPIC_USAGE_PATH: 1}
+
+
+def test_over_real_http_and_the_cli_with_the_fakes_the_local_stack_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve`'s stack on loopback: it starts the vendor fakes itself (no base URL is set); the org
+    is onboarded and integrated over HTTP, runs are triggered by the CLI and by the three-segment
+    route, and the loaded totals equal the vendors' ground truth."""
+    from click.testing import CliRunner
+
+    from shared.local_stack import fakes as vendor_fakes
+    from shared.local_stack.cli import main
+    from shared.local_stack.client import ApiClient
+    from shared.local_stack.demo import follow
+    from shared.local_stack.server import LocalStack
+    from tests.conftest import ADMIN_KEY
+
+    for name in ("CLOUDACT_OPENAI_API_BASE", "CLOUDACT_ANTHROPIC_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    with LocalStack(port=0) as stack:
+        assert stack.vendors.base_url is not None
+        created = ApiClient(stack.url, admin_key=ADMIN_KEY).request(
+            "POST", "/api/v1/admin/orgs", {"org_slug": "acmecorp"}
+        )
+        client = ApiClient(stack.url, api_key=created["api_key"])
+        for provider, key in KEYS.items():
+            client.request("PUT", f"/api/v1/integrations/acmecorp/{provider}", {"credential": key, "verify": True})
+        runner = CliRunner()
+        for pipeline in ("openai/cost/billing", "anthropic/usage/tokens"):
+            result = runner.invoke(
+                main,
+                ["run", "acmecorp", pipeline, "--date", DAY.isoformat(), "--url", stack.url, "--json"],
+                env={"CLOUDACT_API_KEY": created["api_key"]},
+            )
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout)["status"] == "COMPLETE", result.output
+        accepted = client.run_pipeline("acmecorp", "anthropic/billing", {"date": DAY.isoformat()})
+        assert accepted["pipeline_id"] == "acmecorp-anthropic-billing"
+        assert follow(client, accepted["pipeline_logging_id"], lambda _: None)["status"] == "COMPLETE"
+    org = Org.__new__(Org)
+    org.dataset = created["dataset"]
+    for provider in ("openai", "anthropic"):
+        expected = vendor_fakes.expected_cost_total(KEYS[provider], DAY)
+        assert loaded_total(org, provider) == expected
+    expected_tokens = vendor_fakes.expected_token_totals(DEFAULT_ANTHROPIC_ADMIN_KEY, DAY)
+    loaded = table_rows(org, USAGE_TABLE["anthropic"], DAY, ", ".join(f"SUM({name})" for name in expected_tokens))
+    assert dict(zip(expected_tokens, loaded[0], strict=True)) == expected_tokens
+
+
+def test_a_scheduler_tick_fetches_the_lookback_window_for_orgs_with_the_integration(
+    acme: Org, backend: Backend, fakes: VendorFakes
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.domain.runs import PipelineRef
+    from shared.services import scheduling
+    from shared.settings import get_settings
+
+    Org(backend, "globex")  # no OpenAI integration: nothing queued for it
+    fired_at = datetime.combine(date.today(), datetime.min.time(), UTC).replace(hour=4, minute=30)
+    ref = PipelineRef("openai", "cost", "billing")
+    report = scheduling.tick(backend, get_settings(), "openai-cost-billing", fired_at, [ref])
+    assert report.created == 3 and report.orgs_without_integration == 1 and report.failures == []
+    deliver_all()
+    for back in (1, 2, 3):
+        day = date.today() - timedelta(days=back)
+        assert loaded_costs(acme, "openai", day) == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai", day)
+    assert fakes.log.count(OPENAI_COSTS_PATH) == 3
+
+
+# -- FOCUS 1.2 rows of the vendors' costs (docs/focus.md) -------------------------------------------
+def test_vendor_costs_reach_the_focus_view_with_every_invariant(acme: Org, tmp_path: Any) -> None:
+    from decimal import ROUND_HALF_UP
+
+    from shared.domain import focus
+    from shared.local_stack import focus_validation
+    from shared.ports import JobLabels
+
+    for provider in ("openai", "anthropic"):
+        assert acme.run(f"{provider}/cost/billing")["status"] == "COMPLETE"
+    labels = JobLabels(acme.slug, "test", "check")
+    rows = warehouse().query(f"SELECT * FROM {acme.dataset}.focus_costs", {}, labels=labels).records()
+    assert focus.violations(rows) == []
+    names = {"openai": "OpenAI", "anthropic": "Anthropic"}
+    billed = focus.billed_totals(rows)
+    for provider, name in names.items():
+        daily = table_rows(acme, COST_TABLE[provider], DAY, "currency, amount")
+        assert daily
+        mine = [row for row in rows if row["x_Provider"] == provider]
+        assert len(mine) == len(daily)
+        assert {(row["ProviderName"], row["PublisherName"], row["InvoiceIssuerName"]) for row in mine} == {(name,) * 3}
+        assert {row["ServiceCategory"] for row in mine} == {"AI and Machine Learning"}
+        # Σ BilledCost = Σ amount, each amount rounded once to NUMERIC's 9 places (half away from zero)
+        period = datetime(DAY.year, DAY.month, 1, tzinfo=UTC)
+        for currency in {currency for currency, _ in daily}:
+            amounts = [amount for cur, amount in daily if cur == currency]
+            rounded = sum((a.quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP) for a in amounts), Decimal(0))
+            total = billed[(name, acme.slug, period, currency)]
+            assert total == rounded and abs(total - sum(amounts, Decimal(0))) <= Decimal("5e-10") * len(amounts)
+        exact = warehouse().execute_native(
+            f'SELECT SUM(x_BilledAmountExact) FROM "{warehouse().project}"."{acme.dataset}".focus_{provider}'
+        )[0][0]
+        assert exact == sum((amount for _, amount in daily), Decimal(0))  # the provider's table keeps every digit
+    workspaces = table_rows(acme, COST_TABLE["anthropic"], DAY, "DISTINCT workspace_id")
+    assert (None,) in workspaces  # the fakes' default workspace: kept, and named
+    default = [row for row in rows if row["x_Provider"] == "anthropic" and row["SubAccountId"] == "default"]
+    assert default and {row["SubAccountName"] for row in default} == {"Default Workspace"}
+
+    export = function_client("status").get(
+        f"/api/v1/focus/{acme.slug}",
+        query_string={"start": DAY.isoformat(), "end": DAY.isoformat()},
+        headers={**acme.headers, "Accept": "application/vnd.apache.parquet"},
+    )
+    assert export.status_code == 200, export.data[:500]
+    path = tmp_path / "vendors.parquet"
+    path.write_bytes(export.data)
+    if not focus_validation.available():
+        pytest.fail("focus-validator missing: run `make focus-validator`")
+    verdict = focus_validation.validate(path)
+    assert verdict.ok, verdict
