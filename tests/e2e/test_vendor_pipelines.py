@@ -136,7 +136,7 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
     run = acme.run(f"{provider}/cost/billing")
     assert run["status"] == "COMPLETE", run
     assert run["pipeline_id"] == f"acmecorp-{provider}-billing"
-    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load"]
+    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load", "focus_transform", "focus_load"]
     assert run["source_watermark"].startswith("sha256:")
     expected = expected_costs(fakes, KEYS[provider], provider)
     loaded = loaded_costs(acme, provider)
@@ -186,7 +186,7 @@ def test_unchanged_day_is_skipped_force_refresh_refetches_and_a_restated_day_is_
     assert unchanged["status"] == "COMPLETE"
     assert unchanged["skip_reason"] == f"source unchanged since run {first['pipeline_logging_id']}"
     assert unchanged["rows_processed"] == 0
-    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE", "SKIPPED"]
+    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] + ["SKIPPED"] * 3
     assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gate had to look, and only looked
 
     forced = acme.run("openai/cost/billing", force_refresh=True)
