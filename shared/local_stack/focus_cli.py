@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import urllib.error
 import urllib.request
 from datetime import date, datetime
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import click
+
+from shared.local_stack.cli import CliError, api_options, emit, say
 
 MEDIA_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 
@@ -62,20 +63,25 @@ def download(base_url: str, api_key: str, org: str, start: date, end: date, out:
 @click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First charge day (YYYY-MM-DD).")
 @click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last charge day, included.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="A .parquet or .csv file.")
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar="CLOUDACT_URL")
-@click.option("--api-key", envvar="CLOUDACT_API_KEY", help="The org's API key (or CLOUDACT_API_KEY).")
+@api_options
 def focus_export(org: str, start: datetime, end: datetime, out: Path, url: str, api_key: str | None) -> None:
     """Export ORG's FOCUS 1.2 rows charged from --start to --end (Parquet keeps decimal types)."""
     if not api_key:
-        raise click.UsageError("an org API key is needed: --api-key or CLOUDACT_API_KEY")
+        raise CliError("an org API key is needed: --api-key or CLOUDACT_API_KEY (create-org prints it)", 2)
     if out.suffix.lower() not in MEDIA_TYPES:
         raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
     try:
         size = download(url, api_key, org, start.date(), end.date(), out)
     except ExportError as exc:
-        click.echo(json.dumps(exc.body, indent=2) if not isinstance(exc.body, str) else exc.body, err=True)
-        sys.exit(1)
+        error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
+        message = error.get("message") or str(exc.body)
+        field = f" (field: {error['field']})" if error.get("field") else ""
+        body = exc.body if isinstance(exc.body, dict) else None
+        raise CliError(f"{message}{field} [HTTP {exc.status}]", 1, body) from None
     except urllib.error.URLError as exc:
-        click.echo(f"No API at {url}: {exc.reason} (start it with `cloudact serve`)", err=True)
-        sys.exit(1)
-    click.echo(f"{out}: {size:,} bytes")
+        raise CliError(
+            f"No API at {url}: {exc.reason}. Is the local stack running? Start it with `cloudact serve`.",
+            2,
+            {"error": {"code": "server_unreachable", "message": str(exc.reason), "url": url}},
+        ) from None
+    emit({"file": str(out), "bytes": size}, lambda document: say(f"{document['file']}: {document['bytes']:,} bytes"))

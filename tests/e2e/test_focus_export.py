@@ -184,7 +184,7 @@ def test_cli_exports_through_the_api(exported: tuple[Tenant, date, date], tmp_pa
             ["focus-export", "globex", "--start", str(start), "--end", str(end), "--out", str(tmp_path / "x.csv")],
             env={"CLOUDACT_URL": stack.url, "CLOUDACT_API_KEY": tenant.api_key},
         )
-    assert refused.exit_code == 1 and "forbidden" in refused.output and not (tmp_path / "x.csv").exists()
+    assert refused.exit_code == 1 and "[HTTP 403]" in refused.output and not (tmp_path / "x.csv").exists()
     rows, types = _parquet_rows(tmp_path / "focus.parquet")
     assert types["BilledCost"] == "DECIMAL(38,9)" and focus.violations(rows) == []
     with (tmp_path / "focus.csv").open() as file:
