@@ -1,17 +1,20 @@
 """The demo's second half: the same org's OpenAI and Anthropic costs for the same day, from the local
 fakes of their admin APIs, then one cost summary across providers, every loaded amount checked
-against the fakes' own ground truth (computed without HTTP, from the generator)."""
+against the fakes' own ground truth (computed without HTTP, from the generator, each vendor amount
+rounded half-even to the 9 decimals of the NUMERIC column)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
 from shared.local_stack.client import ApiClient
 
+NANO = Decimal("1E-9")
+EXACT = Context(prec=60, traps=[Inexact])
 VENDOR_PIPELINES = (
     ("openai", "OpenAI", "openai_costs_daily", ("project_id", "line_item", "api_key_id")),
     ("anthropic", "Anthropic", "anthropic_costs_daily", ("workspace_id", "description")),
@@ -25,10 +28,16 @@ def _fake_keys() -> dict[str, str]:
 
 
 def expected_amounts(provider: str, day: date, fields: tuple[str, ...]) -> dict[tuple[Any, ...], Decimal]:
-    """What the fake vendor bills for ``day``, per grouping key, straight from its generator."""
-    from shared.local_stack.fakes import expected_costs, totals_by
+    """What the fake vendor bills for ``day``, per grouping key, straight from its generator: each
+    amount it serves rounded to a nano-unit (half-even), then summed exactly."""
+    from shared.local_stack.fakes import expected_costs
 
-    return totals_by(expected_costs(_fake_keys()[provider], day), *fields)
+    totals: dict[tuple[Any, ...], Decimal] = {}
+    for record in expected_costs(_fake_keys()[provider], day):
+        key = tuple(getattr(record, name) for name in fields)
+        nanos = record.amount.quantize(NANO, rounding=ROUND_HALF_EVEN)
+        totals[key] = EXACT.add(totals.get(key, Decimal(0)), nanos)
+    return totals
 
 
 def loaded_amounts(
@@ -79,12 +88,13 @@ def run_vendor_demo(
             [day],
         )
         say(
-            f"   {run['rows_processed']} rows into {org}.{table}; every amount equals the vendor's"
+            f"   {run['rows_processed']} rows into {org}.{table} (NUMERIC: each vendor amount rounded half-even"
+            " to 9 decimals); every amount equals the vendor's"
             f" ground truth to the last decimal: {'yes' if matched else 'NO'}"
         )
         ok = ok and matched
         summary += [(label, currency, total, rows) for currency, total, rows in totals]
-    say(f"{step}. Cost summary for {day.isoformat()} across providers (exact amounts, per currency)")
+    say(f"{step}. Cost summary for {day.isoformat()} across providers (exact NUMERIC amounts, per currency)")
     say(f"   {'provider':<30} {'cur':<4} {'total':>26} {'rows':>6}")
     by_currency: dict[str, Decimal] = {}
     for label, currency, total, rows in summary:

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,8 +33,11 @@ from shared.settings import Settings, get_settings
 
 EXACT = Context(prec=80, traps=[Inexact, InvalidOperation])
 """Summing amounts never rounds: an inexact sum raises instead (80 digits is far beyond any day's)."""
-MAX_DECIMAL_PLACES = 18
-"""What both warehouses hold exactly for an amount (BIGNUMERIC; DECIMAL(38, 18) on DuckDB)."""
+NUMERIC_STEP = Decimal("1E-9")
+"""An amount's finest unit in the warehouses: NUMERIC in BigQuery, DECIMAL(38, 9) in DuckDB."""
+NUMERIC_LIMIT = Decimal("1E29")
+"""NUMERIC holds 29 integer digits: every amount's magnitude stays below this."""
+_ROUNDING = Context(prec=40, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
 VERIFY_RETRY_BUDGET_S = 5.0
 
 Flatten = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -47,9 +50,11 @@ class Endpoint:
     dimensions: tuple[str, ...]
     """Row key columns besides ``usage_date``: the vendor's grouping keys, NULL kept as NULL."""
     measures: tuple[str, ...]
-    """Summed columns: exact ``Decimal`` amounts or integer counts."""
+    """Summed columns: money amounts (named in ``amounts``) or integer counts."""
     flatten: Flatten
     """One vendor result -> its dimensions and measures (amounts already in currency units)."""
+    amounts: tuple[str, ...] = ()
+    """The measures that are money: each vendor value is rounded once to NUMERIC (``round_to_numeric``)."""
 
 
 class Vendor:
@@ -130,7 +135,11 @@ class Vendor:
     ) -> None:
         flat = endpoint.flatten(result)
         for measure in endpoint.measures:
-            flat[measure] = _measure(self.label, measure, flat.get(measure))
+            value = flat.get(measure)
+            if measure in endpoint.amounts:
+                flat[measure] = round_to_numeric(_amount(self.label, measure, value), self.label, measure)
+            else:
+                flat[measure] = _count(self.label, measure, value)
         key = (day, *(flat.get(name) for name in endpoint.dimensions))
         row = grouped.get(key)
         if row is None:
@@ -143,6 +152,10 @@ class Vendor:
         else:
             for name in endpoint.measures:
                 row[name] += flat[name]
+                if name in endpoint.amounts and row[name].copy_abs() >= NUMERIC_LIMIT:
+                    raise TerminalError(
+                        f"{self.label}'s {name} for one day and group exceeds NUMERIC's 29 integer digits"
+                    )
             row["source_rows"] += 1
 
 
@@ -150,24 +163,51 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((value is not None, str(value) if value is not None else "") for value in key)
 
 
-def _measure(label: str, name: str, value: Any) -> Decimal | int:
+def _amount(label: str, name: str, value: Any) -> Decimal:
     if value is None:
-        return 0
+        return Decimal(0)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise TerminalError(f"{label} sent a non-numeric {name}")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise TerminalError(f"{label} sent a non-finite {name}")
-        exponent = value.normalize(EXACT).as_tuple().exponent
-        assert isinstance(exponent, int)
-        if -exponent > MAX_DECIMAL_PLACES:
-            # storing it would round it: refuse the day rather than load a different number
-            raise TerminalError(f"{label} sent a {name} with more than {MAX_DECIMAL_PLACES} decimal places: {value}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if not value.is_finite():
+        raise TerminalError(f"{label} sent a non-finite {name}")
     return value
 
 
+def _count(label: str, name: str, value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 19 and value % 1 == 0:
+        value = int(value)  # a count written as 12.0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TerminalError(f"{label} sent a non-integer {name}")
+    if not -(2**63) <= value < 2**63:
+        raise TerminalError(f"{label} sent {name} beyond INT64")
+    return value
+
+
+def round_to_numeric(value: Decimal, label: str, name: str = "amount") -> Decimal:
+    """A vendor's exact amount -> the NUMERIC value stored for it: 9 decimal places, half-even.
+
+    Money columns are NUMERIC (DuckDB DECIMAL(38, 9)) in the providers' daily tables. OpenAI serializes
+    amounts as binary floats (``0.030862499999999998``): the digits past the 9th decimal are the
+    float's printing artefacts, not money (a nano-unit is already finer than the micro-unit the
+    figures promise). The amount is rounded here, once, as it is read, so every later step (sums,
+    hashes, loads) works on exact NUMERIC values; half-even so that the rounding of many amounts
+    does not bias their sum. An amount NUMERIC cannot hold (29 integer digits) fails the run.
+    """
+    if value and value.adjusted() >= 29:  # checked first: quantizing a huge exponent is refused
+        raise TerminalError(f"{label}'s {name} is beyond NUMERIC's 29 integer digits")
+    rounded = value.quantize(NUMERIC_STEP, context=_ROUNDING)
+    if rounded.copy_abs() >= NUMERIC_LIMIT:  # 99...9.9999999996 carries into a 30th digit
+        raise TerminalError(f"{label}'s {name} is beyond NUMERIC's 29 integer digits")
+    return rounded if rounded else rounded.copy_abs()  # -1e-12 rounds to 0, not -0
+
+
 def cents_to_units(value: Any, label: str, name: str = "amount") -> Decimal:
-    """A decimal string of cents -> currency units, exactly (a shift of the decimal point)."""
+    """A decimal string of cents -> currency units, exactly (a shift of the decimal point; the
+    result is rounded to NUMERIC with every other amount, by ``round_to_numeric``)."""
     if not isinstance(value, str | int | Decimal) or isinstance(value, bool):
         raise TerminalError(f"{label} sent a {name} that is not a decimal string")
     try:

@@ -118,7 +118,7 @@ def _arrow_type(name: str, values: list[Any]) -> Any:
         return pa.timestamp("us", tz="UTC")
     sample = next((value for value in values if value is not None), None)
     if isinstance(sample, Decimal):
-        # a provider's own exact column (e.g. BIGNUMERIC amounts): as many places as its values use
+        # a provider's own decimal column: as many places as its values use
         scale = max((-int(v.as_tuple().exponent) for v in values if isinstance(v, Decimal)), default=0)
         return pa.decimal128(38, min(max(scale, 0), 37))
     for python_type, arrow_type in (

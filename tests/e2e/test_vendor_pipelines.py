@@ -1,15 +1,16 @@
 """The OpenAI and Anthropic pipelines end to end on the embedded stack, against the local fakes of
 the vendors' admin APIs over real HTTP on loopback: integrations through the admin function, runs
 through the submit function, delivery to the execute function, rows in DuckDB, and every loaded
-total compared with the fake's own ground truth, digit for digit."""
+total compared with the fake's own ground truth, digit for digit (each vendor amount rounded
+half-even to the 9 decimals of the NUMERIC column, as the pipelines store it)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from decimal import Context, Decimal, localcontext
+from typing import Any, Protocol
 
 import pytest
 
@@ -28,6 +29,7 @@ from shared.local_stack.fakes import (
     new_org,
     totals_by,
 )
+from shared.local_stack.fakes.data import AnthropicCost, OpenAICost
 from shared.ports import Backend
 from shared.services import onboarding
 from shared.settings import Settings
@@ -119,9 +121,51 @@ def loaded_costs(org: Org, provider: str, day: date = DAY) -> dict[tuple[Any, ..
     return loaded
 
 
+def nanos(amount: Decimal) -> Decimal:
+    """An exact amount at NUMERIC's 9 decimals, ties to the even nano (computed here on integers,
+    independently of the pipeline's rounding)."""
+    with localcontext(Context(prec=100)):
+        scaled = amount.scaleb(9)
+        integral, rest = divmod(abs(scaled), 1)
+        whole = int(integral)
+        if rest > Decimal("0.5") or (rest == Decimal("0.5") and whole % 2):
+            whole += 1
+        return Decimal(-whole if scaled < 0 else whole).scaleb(-9)
+
+
+class CostTruth(Protocol):
+    """The fakes' ground truth: a running ``VendorFakes`` (restatements included) or the module."""
+
+    def expected_costs(self, org: str, day: date) -> list[OpenAICost] | list[AnthropicCost]: ...
+
+
+def vendor_amounts(fakes: CostTruth, key: str, day: date = DAY) -> list[Decimal]:
+    """What the vendor writes for the day, one amount per result (the fakes' exact records)."""
+    return [record.amount for record in fakes.expected_costs(key, day)]
+
+
+class Stored:
+    """A fake's cost record with its amount as the NUMERIC column holds it."""
+
+    def __init__(self, record: OpenAICost | AnthropicCost) -> None:
+        self.record = record
+        self.amount = nanos(record.amount)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.record, name)
+
+
 def expected_costs(fakes: VendorFakes, key: str, provider: str, day: date = DAY) -> dict[tuple[Any, ...], Decimal]:
     fields = ("project_id", "line_item", "api_key_id") if provider == "openai" else ("workspace_id", "description")
-    return totals_by(fakes.expected_costs(key, day), *fields)
+    # rounded per record: each record is one vendor result at this grouping (source_rows is 1)
+    return totals_by([Stored(record) for record in fakes.expected_costs(key, day)], *fields)
+
+
+def expected_total(fakes: CostTruth, key: str, day: date = DAY) -> Decimal:
+    total = Decimal(0)
+    for amount in vendor_amounts(fakes, key, day):
+        total = Context(prec=60).add(total, nanos(amount))
+    return total
 
 
 def loaded_total(org: Org, provider: str, day: date = DAY) -> Decimal:
@@ -142,7 +186,7 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
     loaded = loaded_costs(acme, provider)
     assert run["rows_processed"] == len(expected) == len(loaded) > 0
     assert loaded == expected  # every amount, to the last decimal (Decimal equality, never a float)
-    assert loaded_total(acme, provider) == fakes.expected_cost_total(KEYS[provider], DAY)
+    assert loaded_total(acme, provider) == expected_total(fakes, KEYS[provider])
     currencies = {row[0] for row in table_rows(acme, COST_TABLE[provider], DAY, "currency")}
     assert currencies == {"USD"}
     provenance = table_rows(acme, COST_TABLE[provider], DAY, "MIN(source_rows), COUNT(DISTINCT source_content_hash)")
@@ -152,15 +196,24 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
         assert (None,) in {key[:1] for key in expected}
 
 
-def test_amounts_keep_every_digit_the_vendor_wrote(acme: Org, fakes: VendorFakes) -> None:
+def decimals(amount: Decimal) -> int:
+    return max(0, -int(amount.normalize().as_tuple().exponent))
+
+
+def test_amounts_are_the_vendor_s_rounded_to_nine_decimals_once(acme: Org, fakes: VendorFakes) -> None:
     acme.run("openai/cost/billing")
     acme.run("anthropic/cost/billing")
+    written = vendor_amounts(fakes, DEFAULT_OPENAI_ADMIN_KEY)
+    assert any(decimals(amount) > 9 for amount in written)  # the float's digits: rounding is exercised
+    assert any(amount < Decimal("1e-6") for amount in written)  # the exponent forms (4.5e-07)
+    column = table_rows(acme, COST_TABLE["openai"], DAY, "typeof(amount)")
+    assert {row[0] for row in column} == {"DECIMAL(38,9)"}
     amounts = [row[0] for row in table_rows(acme, COST_TABLE["openai"], DAY, "amount")]
-    digits = [len(amount.normalize().as_tuple().digits) for amount in amounts]
-    assert max(digits) >= 17  # 17 significant digits: a float would have lost the last ones
-    assert any(amount < Decimal("1e-6") for amount in amounts)  # the exponent forms (4.5e-07)
+    assert sorted(amounts) == sorted(nanos(amount) for amount in written)
+    assert any(Decimal(0) < amount < Decimal("1e-6") for amount in amounts)  # tiny amounts kept, not zeroed
     cents = [row[0] for row in table_rows(acme, COST_TABLE["anthropic"], DAY, "amount")]
-    assert any(-amount.normalize().as_tuple().exponent > 4 for amount in cents)  # fractions of a cent
+    assert any(decimals(amount) > 4 for amount in cents)  # fractions of a cent
+    assert sorted(cents) == sorted(nanos(amount) for amount in vendor_amounts(fakes, DEFAULT_ANTHROPIC_ADMIN_KEY))
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -374,7 +427,7 @@ def test_over_real_http_and_the_cli_with_the_fakes_the_local_stack_starts(
     org = Org.__new__(Org)
     org.dataset = created["dataset"]
     for provider in ("openai", "anthropic"):
-        expected = vendor_fakes.expected_cost_total(KEYS[provider], DAY)
+        expected = expected_total(vendor_fakes, KEYS[provider])
         assert loaded_total(org, provider) == expected
     expected_tokens = vendor_fakes.expected_token_totals(DEFAULT_ANTHROPIC_ADMIN_KEY, DAY)
     loaded = table_rows(org, USAGE_TABLE["anthropic"], DAY, ", ".join(f"SUM({name})" for name in expected_tokens))
@@ -404,8 +457,6 @@ def test_a_scheduler_tick_fetches_the_lookback_window_for_orgs_with_the_integrat
 
 # -- FOCUS 1.2 rows of the vendors' costs (docs/focus.md) -------------------------------------------
 def test_vendor_costs_reach_the_focus_view_with_every_invariant(acme: Org, tmp_path: Any) -> None:
-    from decimal import ROUND_HALF_UP
-
     from shared.domain import focus
     from shared.local_stack import focus_validation
     from shared.ports import JobLabels
@@ -424,17 +475,11 @@ def test_vendor_costs_reach_the_focus_view_with_every_invariant(acme: Org, tmp_p
         assert len(mine) == len(daily)
         assert {(row["ProviderName"], row["PublisherName"], row["InvoiceIssuerName"]) for row in mine} == {(name,) * 3}
         assert {row["ServiceCategory"] for row in mine} == {"AI and Machine Learning"}
-        # Σ BilledCost = Σ amount, each amount rounded once to NUMERIC's 9 places (half away from zero)
+        # Σ BilledCost = Σ amount, exactly (both NUMERIC)
         period = datetime(DAY.year, DAY.month, 1, tzinfo=UTC)
         for currency in {currency for currency, _ in daily}:
             amounts = [amount for cur, amount in daily if cur == currency]
-            rounded = sum((a.quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP) for a in amounts), Decimal(0))
-            total = billed[(name, acme.slug, period, currency)]
-            assert total == rounded and abs(total - sum(amounts, Decimal(0))) <= Decimal("5e-10") * len(amounts)
-        exact = warehouse().execute_native(
-            f'SELECT SUM(x_BilledAmountExact) FROM "{warehouse().project}"."{acme.dataset}".focus_{provider}'
-        )[0][0]
-        assert exact == sum((amount for _, amount in daily), Decimal(0))  # the provider's table keeps every digit
+            assert billed[(name, acme.slug, period, currency)] == sum(amounts, Decimal(0))
     workspaces = table_rows(acme, COST_TABLE["anthropic"], DAY, "DISTINCT workspace_id")
     assert (None,) in workspaces  # the fakes' default workspace: kept, and named
     default = [row for row in rows if row["x_Provider"] == "anthropic" and row["SubAccountId"] == "default"]

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from shared import providers
 from shared.domain.runs import PipelineRef
 from shared.errors import ConfigError, NotFound, TerminalError
 from shared.pipelines import config, registry
-from shared.providers.admin_api import cents_to_units, content_hash
+from shared.providers.admin_api import cents_to_units, content_hash, round_to_numeric
 from shared.providers.anthropic.api import VENDOR as ANTHROPIC
 from shared.providers.openai.api import VENDOR as OPENAI
 from shared.providers.vendor_http import parse_json
@@ -203,15 +203,79 @@ def test_rows_are_flattened_summed_per_group_and_keep_null_keys() -> None:
     rows = OPENAI.rows("admin_api.costs", results)
     assert [(row["project_id"], row["currency"], row["amount"], row["source_rows"]) for row in rows] == [
         (None, "USD", Decimal("0.10000045"), 2),
-        ("p", "USD", Decimal("1.2345678901234567"), 1),
+        ("p", "USD", Decimal("1.234567890"), 1),  # rounded to NUMERIC as read
     ]
-    too_fine = [(day, {"amount": {"value": Decimal("1E-19"), "currency": "usd"}})]
-    with pytest.raises(TerminalError, match="more than 18 decimal places"):
-        OPENAI.rows("admin_api.costs", too_fine)
+    assert all(row["amount"].as_tuple().exponent == -9 for row in rows)
+    too_large = [(day, {"amount": {"value": Decimal("1E29"), "currency": "usd"}})]
+    with pytest.raises(TerminalError, match="OpenAI's amount is beyond NUMERIC's 29 integer digits"):
+        OPENAI.rows("admin_api.costs", too_large)
+    each_fits = [(day, {"amount": {"value": Decimal("6E28"), "currency": "usd"}})] * 2
+    with pytest.raises(TerminalError, match="OpenAI's amount for one day and group exceeds NUMERIC"):
+        OPENAI.rows("admin_api.costs", each_fits)
     anthropic = ANTHROPIC.rows(
         "admin_api.cost_report", [(day, {"currency": "USD", "amount": "0.5", "workspace_id": None, "description": "d"})]
     )
     assert anthropic[0]["workspace_id"] is None and anthropic[0]["amount"] == Decimal("0.005")
+    finer_than_numeric = ANTHROPIC.rows(
+        "admin_api.cost_report", [(day, {"currency": "USD", "amount": "0.00000025", "description": "d"})]
+    )
+    assert str(finer_than_numeric[0]["amount"]) == "2E-9"  # 2.5E-9 units, half-even to 2E-9
+
+
+def nanos(amount: Decimal) -> Decimal:
+    """Independent reference: ties at the 10th decimal go to the even 9th digit, digit by digit."""
+    with localcontext(Context(prec=100)):
+        sign = -1 if amount < 0 else 1
+        scaled = abs(amount).scaleb(9)
+        whole = int(scaled)
+        fraction = scaled - whole
+        if fraction > Decimal("0.5") or (fraction == Decimal("0.5") and whole % 2 == 1):
+            whole += 1
+        return Decimal(sign * whole).scaleb(-9)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.0000000005", "0"),  # a tie at the 10th decimal: to the even 9th digit (0)
+        ("0.0000000015", "0.000000002"),  # to the even 9th digit (2)
+        ("0.0000000025", "0.000000002"),
+        ("0.00000000250000001", "0.000000003"),  # just past the tie
+        ("-0.0000000035", "-0.000000004"),  # negatives are symmetric
+        ("-0.0000000045", "-0.000000004"),
+        ("-0.0000000001", "0"),  # no negative zero
+        ("4.5e-07", "0.00000045"),  # exponent form, already within 9 decimals
+        ("4.5e-10", "0"),  # a tie in exponent form
+        ("1.5e-09", "0.000000002"),
+        ("0.030862499999999998", "0.030862500"),  # a float's 17 significant digits
+        ("1.2345678901234567", "1.234567890"),
+        ("12345678.123456789", "12345678.123456789"),  # already NUMERIC: unchanged
+        ("99999999999999999999999999999.999999999", "99999999999999999999999999999.999999999"),
+        ("1E+28", "10000000000000000000000000000"),
+        ("3", "3"),
+    ],
+)
+def test_amounts_are_rounded_half_even_to_nine_decimals(text: str, expected: str) -> None:
+    amount = parse_json(f'{{"value": {text}}}')["value"]
+    rounded = round_to_numeric(Decimal(amount), "OpenAI")
+    assert rounded == Decimal(expected) == nanos(Decimal(amount))
+    assert rounded.as_tuple().exponent == -9
+    assert rounded.is_signed() == (rounded < 0)  # no negative zero
+
+
+@pytest.mark.parametrize(
+    "text", ["1E+29", "-1E+29", "99999999999999999999999999999.9999999995", "1e400", "123456789012345678901234567890"]
+)
+def test_an_amount_numeric_cannot_hold_is_a_terminal_error_naming_the_field(text: str) -> None:
+    with pytest.raises(TerminalError, match="OpenAI's amount is beyond NUMERIC's 29 integer digits"):
+        round_to_numeric(Decimal(text), "OpenAI")
+    with pytest.raises(TerminalError, match="Anthropic's cost is beyond NUMERIC"):
+        round_to_numeric(Decimal(text), "Anthropic", "cost")
+
+
+def test_rounding_is_unbiased_over_many_ties() -> None:
+    ties = [Decimal(f"0.{'0' * 8}{digit}5") for digit in range(10)]  # x.5 nano for x = 0..9
+    assert sum(round_to_numeric(tie, "OpenAI") for tie in ties) == sum(ties)  # half-up would add 5 nanos
 
 
 def test_content_hash_is_equal_for_equal_amounts_and_moves_with_one_digit() -> None:
@@ -240,3 +304,16 @@ def test_bigquery_load_rows_spell_amounts_exactly_without_exponent() -> None:
 
     encoded = encode_rows(("amount",), [(Decimal("4.5E-7"),), (Decimal("0.030862499999999998"),)])
     assert encoded.decode().splitlines() == ['{"amount": "0.00000045"}', '{"amount": "0.030862499999999998"}']
+
+
+def test_token_counts_stay_integers_and_a_fractional_count_is_refused() -> None:
+    day = date(2026, 11, 1)
+    usage = [(day, {"project_id": "p", "input_tokens": Decimal("12.0"), "output_tokens": 3})] * 2
+    row = OPENAI.rows("admin_api.usage_completions", usage)[0]
+    assert (row["input_tokens"], row["output_tokens"], row["num_model_requests"]) == (24, 6, 0)
+    assert type(row["input_tokens"]) is int
+    for bad in (Decimal("1.5"), "7", True, Decimal("1E+30")):
+        with pytest.raises(TerminalError, match="OpenAI sent a non-integer input_tokens"):
+            OPENAI.rows("admin_api.usage_completions", [(day, {"input_tokens": bad})])
+    with pytest.raises(TerminalError, match="OpenAI sent input_tokens beyond INT64"):
+        OPENAI.rows("admin_api.usage_completions", [(day, {"input_tokens": 2**63})])

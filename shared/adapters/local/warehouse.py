@@ -25,8 +25,6 @@ DUCKDB_TYPES = {
     "FLOAT64": "DOUBLE",
     "FLOAT": "DOUBLE",
     "NUMERIC": "DECIMAL(38, 9)",
-    # BigQuery's BIGNUMERIC has 38 decimal places; 18 here still holds any vendor amount exactly
-    "BIGNUMERIC": "DECIMAL(38, 18)",
     "BOOL": "BOOLEAN",
     "BOOLEAN": "BOOLEAN",
     "DATE": "DATE",

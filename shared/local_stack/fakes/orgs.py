@@ -77,8 +77,8 @@ class FakeOrg:
     data_start: date = DEFAULT_DATA_START
     owners: int = 3  # projects (OpenAI) or named workspaces besides the default one (Anthropic)
     # The most decimals an OpenAI amount carries. The vendor's amounts are floats, printed with up
-    # to 17 significant digits (0.030862499999999998: 18 decimals, what BIGNUMERIC or
-    # DECIMAL(38, 18) holds); 9 keeps every amount within BigQuery NUMERIC.
+    # to 17 significant digits (0.030862499999999998: 18 decimals, which the pipeline rounds to
+    # NUMERIC's 9); with 9 every amount is already a NUMERIC value.
     max_decimals: int = 18
 
     def __post_init__(self) -> None:

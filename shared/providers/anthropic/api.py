@@ -90,6 +90,7 @@ class Anthropic(Vendor):
             ),
             measures=("amount",),
             flatten=_cost,
+            amounts=("amount",),
         ),
         "admin_api.usage_messages": Endpoint(
             path="/v1/organizations/usage_report/messages",

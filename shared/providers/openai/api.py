@@ -62,6 +62,7 @@ class OpenAI(Vendor):
             dimensions=("project_id", "line_item", "api_key_id", "currency"),
             measures=("amount",),
             flatten=_cost,
+            amounts=("amount",),
         ),
         "admin_api.usage_completions": Endpoint(
             path="/v1/organization/usage/completions",

@@ -2,7 +2,7 @@
 -- the previous step just loaded; docs/focus.md gives the reason for every column. The default
 -- workspace (workspace_id NULL in the report) is the sub account `default`, not dropped.
 SELECT
-  -- NUMERIC, as every FOCUS table: the vendor's BIGNUMERIC amount rounded to 9 decimal places
+  -- the amount as loaded: NUMERIC, as every FOCUS table's money
   CAST(amount AS NUMERIC) AS BilledCost,
   CAST(amount AS NUMERIC) AS EffectiveCost,
   CAST(amount AS NUMERIC) AS ListCost,
@@ -56,8 +56,6 @@ SELECT
   FORMAT_DATE('%Y%m', usage_date) AS x_InvoiceMonth,
   fetched_at AS x_SourceExportTime,
   source_rows AS x_SourceRows,
-  @run_id AS x_RunId,
-  -- exact, for reconciliation: the FOCUS money columns are NUMERIC (9 decimal places)
-  amount AS x_BilledAmountExact
+  @run_id AS x_RunId
 FROM `{org_dataset}.anthropic_costs_daily`
 WHERE usage_date = @date

@@ -1,7 +1,7 @@
 -- The day's OpenAI costs as FOCUS 1.2 rows (BigQuery dialect), from the org's own daily table the
 -- previous step just loaded; docs/focus.md gives the reason for every column.
 SELECT
-  -- NUMERIC, as every FOCUS table: the vendor's BIGNUMERIC amount rounded to 9 decimal places
+  -- the amount as loaded: NUMERIC, as every FOCUS table's money
   CAST(amount AS NUMERIC) AS BilledCost,
   CAST(amount AS NUMERIC) AS EffectiveCost,
   CAST(amount AS NUMERIC) AS ListCost,
@@ -55,8 +55,6 @@ SELECT
   FORMAT_DATE('%Y%m', usage_date) AS x_InvoiceMonth,
   fetched_at AS x_SourceExportTime,
   source_rows AS x_SourceRows,
-  @run_id AS x_RunId,
-  -- exact, for reconciliation: the FOCUS money columns are NUMERIC (9 decimal places)
-  amount AS x_BilledAmountExact
+  @run_id AS x_RunId
 FROM `{org_dataset}.openai_costs_daily`
 WHERE usage_date = @date
