@@ -28,7 +28,7 @@ import re
 import shutil
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -520,3 +520,115 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value.isoformat() if isinstance(value, date) else str(value) if isinstance(value, Decimal) else value
+
+
+VENDOR_DAILY_ROWS = {
+    "openai": [
+        {
+            "project_id": "proj_a",
+            "line_item": "gpt-4o-2024-08-06, cached input",
+            "api_key_id": "key_1",
+            "currency": "USD",
+            "amount": "0.123456789",
+        },
+        {
+            "project_id": None,
+            "line_item": "file search tool storage",
+            "api_key_id": None,
+            "currency": "USD",
+            "amount": "2.5",
+        },
+    ],
+    "anthropic": [
+        {
+            "workspace_id": None,
+            "description": "Claude Sonnet 4 Input Tokens",
+            "cost_type": "tokens",
+            "model": "claude-sonnet-4-20250514",
+            "service_tier": "standard",
+            "context_window": "0-200k",
+            "token_type": "uncached_input_tokens",
+            "currency": "USD",
+            "amount": "1.000000001",
+        },
+        {
+            "workspace_id": "wrkspc_1",
+            "description": "Web Search Usage",
+            "cost_type": "web_search",
+            "model": None,
+            "service_tier": None,
+            "context_window": None,
+            "token_type": None,
+            "currency": "USD",
+            "amount": "0.01",
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_the_vendor_focus_mappings_give_the_same_rows_on_bigquery_and_duckdb(
+    provider: str, tmp_path: Path, bigquery_emulator: Emulator
+) -> None:
+    from shared.adapters.gcp.warehouse import BigQueryWarehouse
+    from shared.adapters.local.warehouse import DuckDBWarehouse
+    from shared.domain import focus
+    from shared.domain.runs import PipelineRef
+    from shared.pipelines import config as pipeline_config
+    from shared.pipelines.processors.load_day import LoadConfig
+    from shared.ports import Column, TableSpec
+
+    day, run_id = YESTERDAY, "3f1c2a9e-0000-4000-8000-000000000002"
+    configs = configs_without_sql_comments(tmp_path / "configs")
+    pipeline = pipeline_config.load(configs, PipelineRef(provider, "cost", "billing"))
+    load = LoadConfig.model_validate(next(step for step in pipeline.steps if step.name == "load").config)
+    table = TableSpec(ORG, load.target_table, tuple(Column(c.name, c.type, c.mode) for c in load.table_schema))
+    rows = [
+        {**row, "usage_date": day, "source_rows": 1, "source_content_hash": "h", "fetched_at": datetime.now(tz=UTC)}
+        for row in VENDOR_DAILY_ROWS[provider]
+    ]
+    for row in rows:
+        row["amount"] = Decimal(row["amount"])
+    sql = (configs / provider / "cost" / "sql" / f"focus_{provider}.sql").read_text().replace("{org_dataset}", ORG)
+    params = {"date": day, "run_id": run_id, "org_slug": ORG}
+    labels = JobLabels(org_slug=ORG, run_id=run_id, step="test")
+
+    duck = DuckDBWarehouse(tmp_path / "duck", "cloudact-test")
+    columns = list(rows[0])
+    duck.replace_partition(
+        TableSpec(ORG, table.name, table.columns, partition_field="usage_date"),
+        day,
+        columns,
+        [[row[c] for c in columns] for row in rows],
+        labels=labels,
+    )
+    embedded = duck.query(sql, params, labels=labels).records()
+    duck.close()
+    assert focus.violations(embedded) == []
+
+    platform = unique_project()
+    bigquery = BigQueryWarehouse(platform, max_bytes_billed=10 * 1024**3, api_endpoint=bigquery_emulator.url)
+    bigquery.ensure_table(table)
+    inserted = requests.post(
+        f"{bigquery_emulator.url}/bigquery/v2/projects/{platform}/datasets/{ORG}/tables/{table.name}/insertAll",
+        json={"rows": [{"json": {k: _plain(v) for k, v in row.items()}} for row in rows]},
+        timeout=60,
+    )
+    inserted.raise_for_status()
+    assert not inserted.json().get("insertErrors"), inserted.json()
+    result = bigquery.query(sql, params, labels=labels)
+    bigquery.close()
+    names = {name.lower(): name for name in embedded[0]}
+    on_bigquery = [{names[c]: v for c, v in zip(result.columns, row, strict=True)} for row in result.rows]
+
+    def key(row: dict[str, Any]) -> str:
+        return str(row["ChargeDescription"])
+
+    for ours, theirs in zip(sorted(embedded, key=key), sorted(on_bigquery, key=key), strict=True):
+        for name, value in ours.items():
+            other = theirs[name]
+            if isinstance(value, Decimal):
+                # bqemulator keeps NUMERIC to 3 decimal places (BigQuery: 9)
+                assert abs(Decimal(str(other)) - value) <= Decimal("0.001"), (name, value, other)
+            elif name != "x_SourceExportTime":
+                assert other == value, (name, value, other)
