@@ -14,7 +14,7 @@ locals {
   # Scheduler at its own URL, and its ingress refuses the load balancer anyway.
   api_routes = {
     submit = ["/api/v1/pipelines/run/*", "/api/v1/pipelines/backfill/*"]
-    status = ["/api/v1/pipelines/runs", "/api/v1/pipelines/runs/*", "/api/v1/pipelines/backfills/*"]
+    status = ["/api/v1/pipelines/runs", "/api/v1/pipelines/runs/*", "/api/v1/pipelines/backfills/*", "/api/v1/focus/*"]
     admin  = ["/api/v1/admin/*", "/api/v1/integrations/*"]
   }
   api_backends = local.api_via_load_balancer ? local.public_functions : toset([])

@@ -835,3 +835,13 @@ def validate(paths: tuple[Path, ...]) -> None:
 
     emit({"files": checked, "problems": problems}, human)
     sys.exit(1 if problems else 0)
+
+
+def _add_focus_export() -> None:
+    # its own module: the command and its download are reused by the demo
+    from shared.local_stack.focus_cli import focus_export
+
+    main.add_command(focus_export)
+
+
+_add_focus_export()

@@ -345,8 +345,12 @@ def test_bigquery_rights_are_narrower_than_project_wide_data_editor(module: hcl.
             assert permission != "bigquery.datasets.update"
     assert module.resource("google_project_iam_member", "admin_creates_org_datasets")["member"] == _member("admin")
     assert module.resource("google_project_iam_member", "execute_writes_run_tables")["member"] == _member("execute")
+    # status exports FOCUS rows: read-only on tables, nothing that writes
+    assert roles["table_reader"] == ["bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData"]
+    assert module.resource("google_project_iam_member", "status_reads_focus_tables")["member"] == _member("status")
     assert clean(module.locals["bigquery_job_users"]) == (
-        '${toset([for name in ["execute", "admin", "scheduler"] : name if contains(keys(local.functions), name)])}'
+        '${toset([for name in ["execute", "admin", "scheduler", "status"] : name'
+        " if contains(keys(local.functions), name)])}"
     )
 
 
