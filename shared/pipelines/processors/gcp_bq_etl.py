@@ -16,6 +16,7 @@ e.g. a provider's FOCUS mapping of the table an earlier step just loaded (``docs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
@@ -188,7 +189,10 @@ class BigQueryEtl:
                 continue
             sql, warehouse, _ = _resolved(config, ctx)
             estimate = warehouse.estimate_bytes(
-                sql, ctx.parameters, labels=ctx.labels(later.name), max_bytes_billed=config.max_bytes_billed
+                sql,
+                _bound_parameters(sql, ctx),
+                labels=ctx.labels(later.name),
+                max_bytes_billed=config.max_bytes_billed,
             )
             if estimate > config.max_bytes_billed:
                 raise TerminalError(
@@ -214,12 +218,12 @@ def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse, st
 
 
 def _bound_parameters(sql: str, ctx: StepContext) -> dict[str, Any]:
-    """The run's parameters, plus the run's own values the SQL names (bound only when used: an
-    unused named parameter is an error on DuckDB)."""
-    parameters = dict(ctx.parameters)
+    """The pipeline's parameters and the run's own values (``@run_id``, ``@org_slug``) that the SQL
+    names: only those, since an unused named parameter is an error on DuckDB (a FOCUS mapping, for
+    one, has no use for the export's ``@source_window_days``)."""
     run_values = {"run_id": ctx.run.pipeline_logging_id, "org_slug": ctx.org.slug}
-    parameters.update({name: run_values[name] for name in RUN_PARAMETERS if f"@{name}" in sql})
-    return parameters
+    available = {**ctx.parameters, **{name: run_values[name] for name in RUN_PARAMETERS}}
+    return {name: value for name, value in available.items() if re.search(rf"@{name}\b", sql)}
 
 
 def _size(count: int) -> str:
