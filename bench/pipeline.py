@@ -38,15 +38,26 @@ SOURCE_WINDOW_DAYS = 5
 # as literal timestamps so DuckDB prunes row groups with no parameter in the way.
 HAND_WRITTEN_SQL = """
 SELECT
-  CAST(usage_start_time AS DATE) AS usage_date,
+  CAST(usage_start_time AS DATE) AS usage_date, billing_account_id,
   service.id AS service_id, service.description AS service_description,
   sku.id AS sku_id, sku.description AS sku_description,
   project.id AS project_id, project.name AS project_name,
+  location.region AS region, location.zone AS zone,
   cost_type, currency, invoice.month AS invoice_month, usage.pricing_unit AS pricing_unit,
-  SUM(cost) AS cost,
-  SUM(COALESCE(list_sum(list_transform(credits, lambda c: c.amount)), 0)) AS credits,
-  SUM(cost_at_list) AS cost_at_list,
-  SUM(usage.amount_in_pricing_units) AS usage_amount_in_pricing_units,
+  usage.unit AS usage_unit,
+  SUM(cost::DECIMAL(38, 9)) AS cost,
+  SUM(COALESCE(list_sum(list_transform(credits, lambda c: c.amount::DECIMAL(38, 9))), 0)) AS credits,
+  SUM(COALESCE(list_sum(list_transform(credits, lambda c: CASE WHEN c.type IN ('PROMOTION', 'FREE_TIER')
+    THEN 0 ELSE c.amount::DECIMAL(38, 9) END)), 0)) AS credits_discount,
+  SUM(COALESCE(list_sum(list_transform(credits, lambda c: CASE WHEN c.type IN ('PROMOTION', 'FREE_TIER')
+    THEN c.amount::DECIMAL(38, 9) ELSE 0 END)), 0)) AS credits_promotion,
+  SUM(COALESCE(list_sum(list_transform(credits, lambda c: CASE WHEN starts_with(c.type, 'COMMITTED_USAGE_DISCOUNT')
+    THEN c.amount::DECIMAL(38, 9) ELSE 0 END)), 0)) AS credits_committed,
+  SUM(cost_at_list::DECIMAL(38, 9)) AS cost_at_list,
+  SUM(usage.amount_in_pricing_units::DECIMAL(38, 9)) AS usage_amount_in_pricing_units,
+  SUM(usage.amount::DECIMAL(38, 9)) AS usage_amount,
+  '{{' || COALESCE(array_to_string(list_transform(list_sort(labels),
+    lambda l: '"' || l.key || '":"' || l.value || '"'), ','), '') || '}}' AS labels_json,
   MAX(export_time) AS source_export_time,
   COUNT(*) AS source_rows
 FROM {table}

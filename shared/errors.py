@@ -71,6 +71,11 @@ class MethodNotAllowed(TerminalError):
     code = "method_not_allowed"
 
 
+class NotAcceptable(TerminalError):
+    http_status = 406
+    code = "not_acceptable"
+
+
 class Conflict(TerminalError):
     http_status = 409
     code = "conflict"

@@ -93,6 +93,11 @@ class Warehouse(Protocol):
         """Appends rows, replacing any earlier row with the same ``key`` (so a retried append is harmless)."""
         ...
 
+    def ensure_union_view(self, dataset: str, view: str, table_prefix: str) -> None:
+        """(Re)creates ``dataset.view`` as the UNION ALL of every table of the dataset whose name starts
+        with ``table_prefix``, on the columns they all have (in the first table's order)."""
+        ...
+
 
 class WarehouseFactory(Protocol):
     def platform(self) -> Warehouse: ...

@@ -96,6 +96,10 @@ class Settings:
     """How long Firestore keeps a finished run record (the warehouse's history keeps it for good)."""
     scheduler_service_account: str | None = None
     """The only identity whose Google OIDC tokens may call the scheduler (production)."""
+    focus_export_max_days: int = 92
+    """Days one FOCUS export may span (CLOUDACT_FOCUS_EXPORT_MAX_DAYS)."""
+    focus_export_max_rows: int = 200_000
+    """Rows one FOCUS export may hold; a larger one is refused (413), never cut short."""
     # -- per-port adapters and their Google Cloud settings -------------------------------------
     warehouse: str = "duckdb"
     """``duckdb`` or ``bigquery`` (CLOUDACT_WAREHOUSE)."""
@@ -153,6 +157,8 @@ class Settings:
             or (LOCAL_SCHEDULER_AUDIENCE if backend == "local" else None),
             run_retention_days=_int("CLOUDACT_RUN_RETENTION_DAYS", 400),
             scheduler_service_account=os.environ.get("CLOUDACT_SCHEDULER_SERVICE_ACCOUNT") or None,
+            focus_export_max_days=_int("CLOUDACT_FOCUS_EXPORT_MAX_DAYS", 92),
+            focus_export_max_rows=_int("CLOUDACT_FOCUS_EXPORT_MAX_ROWS", 200_000),
             warehouse=_adapter("CLOUDACT_WAREHOUSE", backend),
             store=_adapter("CLOUDACT_STORE", backend),
             queue=_adapter("CLOUDACT_QUEUE", backend),

@@ -22,9 +22,9 @@ locals {
   run_publishers = toset([for name in ["submit", "scheduler"] : name if contains(keys(local.functions), name)])
 
   # Who runs BigQuery jobs in the platform project: execute and admin for their queries and
-  # loads, the scheduler for the run-history MERGE of the runs its reaper fails, costs for the
-  # cost API's reads.
-  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler", "costs"] : name if contains(keys(local.functions), name)])
+  # loads, the scheduler for the run-history MERGE of the runs its reaper fails, status for the
+  # FOCUS export's query, costs for the cost API's reads.
+  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler", "status", "costs"] : name if contains(keys(local.functions), name)])
 
   role_id_prefix = replace(var.name_prefix, "-", "_")
 }
@@ -74,6 +74,10 @@ resource "google_project_iam_member" "bigquery_job_user" {
 #             spans every dataset in the platform project, so keep the project for CloudAct
 #             alone. roles/bigquery.dataEditor at project level would add dataset creation,
 #             table deletion, routines and models on top.
+#   status  - reads the org datasets' FOCUS tables through each org's focus_costs view (the FOCUS
+#             export): read-only (custom role: table metadata and rows, nothing else), also
+#             project-wide for the same reason as execute; which org it reads is decided in the
+#             application, from the caller's key.
 #   scheduler - writes one history row per run its reaper fails: the same custom role, but on
 #             the `organizations` dataset only (it never touches an org dataset). Narrower than
 #             roles/bigquery.dataEditor on that dataset, which would add table deletion.
@@ -109,6 +113,7 @@ resource "google_project_iam_custom_role" "run_table_writer" {
     "bigquery.tables.create",
     "bigquery.tables.get",
     "bigquery.tables.getData",
+    "bigquery.tables.list",
     "bigquery.tables.update",
     "bigquery.tables.updateData",
   ]
@@ -116,22 +121,22 @@ resource "google_project_iam_custom_role" "run_table_writer" {
   depends_on = [google_project_service.enabled]
 }
 
-# costs - reads the org datasets' tables (the FOCUS view and the tables under it), nothing else:
-#          no write, no table or dataset creation. Project-level for the same reason as execute's
-#          role (org datasets are created at run time); the function itself only ever names the
-#          caller's own dataset, taken from the org record of the authenticated key.
-resource "google_project_iam_custom_role" "cost_reader" {
-  role_id     = "${local.role_id_prefix}CostReader"
-  title       = "CloudAct cost reader"
-  description = "Read table metadata and rows in the platform's datasets; no write of any kind"
-  permissions = ["bigquery.tables.get", "bigquery.tables.getData"]
+resource "google_project_iam_custom_role" "table_reader" {
+  role_id     = "${local.role_id_prefix}TableReader"
+  title       = "CloudAct table reader"
+  description = "Read tables and views in existing datasets; no writes, no dataset or ACL change"
+  permissions = ["bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData"]
 
   depends_on = [google_project_service.enabled]
 }
 
+# costs - reads the org's focus_costs view and the FOCUS tables under it (the cost API), with the
+#          same read-only role as status: no write, no table or dataset creation. Project-level for
+#          the same reason; the function only ever names the caller's own dataset, taken from the
+#          org record of the authenticated key.
 resource "google_project_iam_member" "costs_reads_org_tables" {
   project = var.project_id
-  role    = google_project_iam_custom_role.cost_reader.name
+  role    = google_project_iam_custom_role.table_reader.name
   member  = google_service_account.function["costs"].member
 }
 
@@ -151,6 +156,12 @@ resource "google_project_iam_member" "execute_writes_run_tables" {
   project = var.project_id
   role    = google_project_iam_custom_role.run_table_writer.name
   member  = google_service_account.function["execute"].member
+}
+
+resource "google_project_iam_member" "status_reads_focus_tables" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.table_reader.name
+  member  = google_service_account.function["status"].member
 }
 
 resource "google_bigquery_dataset_iam_member" "scheduler_writes_run_history" {

@@ -14,7 +14,7 @@ locals {
   # Scheduler at its own URL, and its ingress refuses the load balancer anyway.
   api_routes = {
     submit = ["/api/v1/pipelines/run/*", "/api/v1/pipelines/backfill/*"]
-    status = ["/api/v1/pipelines/runs", "/api/v1/pipelines/runs/*", "/api/v1/pipelines/backfills/*"]
+    status = ["/api/v1/pipelines/runs", "/api/v1/pipelines/runs/*", "/api/v1/pipelines/backfills/*", "/api/v1/focus/*"]
     admin  = ["/api/v1/admin/*", "/api/v1/integrations/*"]
     # the costs function also serves the web console's static files (shared/console)
     costs = ["/api/v1/costs/*", "/api/v1/pipelines", "/api/v1/pipelines/", "/console/*"]

@@ -3,6 +3,7 @@
 GET /api/v1/pipelines/runs/{pipeline_logging_id}
 GET /api/v1/pipelines/runs?pipeline_id=&status=&page_size=&page_token=
 GET /api/v1/pipelines/backfills/{backfill_id}   progress: counts per state, and each day's run
+GET /api/v1/focus/{org}?start=&end=             the org's FOCUS rows, CSV or Parquet by Accept
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ ROUTES = web.routes(
     ("GET", "/api/v1/pipelines/runs/<run_id>", "get"),
     ("GET", "/api/v1/pipelines/runs", "list"),
     ("GET", "/api/v1/pipelines/backfills/<backfill_id>", "backfill"),
+    ("GET", "/api/v1/focus/<org_slug>", "focus"),
 )
 
 
@@ -48,9 +50,40 @@ def backfill_progress(request: Request, backfill_id: str) -> Response:
     return web.json_response(scheduling.backfill_progress(backend, org, backfill_id))
 
 
+def focus_export(request: Request, org_slug: str) -> Response:
+    from shared import errors, runtime
+    from shared.services import auth, focus_export
+    from shared.settings import get_settings
+
+    backend, settings = runtime.backend(), get_settings()
+    org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
+    days = focus_export.parse_range(request.args.to_dict(), settings.focus_export_max_days)
+    # no Accept at all means anything, so CSV; an Accept naming neither format is refused
+    best = (
+        request.accept_mimetypes.best_match(list(focus_export.FORMATS.values()))
+        if request.accept_mimetypes
+        else "text/csv"
+    )
+    kind = next((name for name, mimetype in focus_export.FORMATS.items() if mimetype == best), None)
+    if kind is None:
+        raise errors.NotAcceptable("Accept text/csv or application/vnd.apache.parquet")
+    result = focus_export.fetch(backend.warehouses.platform(), org, days, settings.focus_export_max_rows)
+    return Response(
+        focus_export.chunks(result, kind),
+        mimetype=focus_export.FORMATS[kind],
+        headers={
+            **web.JSON_HEADERS,
+            "Content-Disposition": f'attachment; filename="{focus_export.filename(org, days, kind)}"',
+        },
+        direct_passthrough=True,
+    )
+
+
 functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 
 @functions_framework.http
 def status(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"get": get_run, "list": list_runs, "backfill": backfill_progress})
+    return web.dispatch(
+        request, ROUTES, {"get": get_run, "list": list_runs, "backfill": backfill_progress, "focus": focus_export}
+    )

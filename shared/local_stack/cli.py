@@ -838,6 +838,16 @@ def validate(paths: tuple[Path, ...]) -> None:
     sys.exit(1 if problems else 0)
 
 
+def _add_focus_export() -> None:
+    # its own module: the command and its download are reused by the demo
+    from shared.local_stack.focus_cli import focus_export
+
+    main.add_command(focus_export)
+
+
+_add_focus_export()
+
+
 # -- costs --------------------------------------------------------------------------------------
 @main.command("costs")
 @click.argument("org_slug")

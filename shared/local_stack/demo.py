@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.local.warehouse import DuckDBWarehouse
@@ -40,26 +42,31 @@ def fake_service_account(project_id: str) -> dict[str, str]:
     }
 
 
-def source_totals(warehouse: DuckDBWarehouse, table_id: str, day: date) -> dict[tuple[str, str], tuple[float, float]]:
+def source_totals(
+    warehouse: DuckDBWarehouse, table_id: str, day: date
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     """Per (service, project): SUM(cost) and SUM(credits.amount) straight from the export, by a
-    different route than the pipeline's SQL (credits through UNNEST in their own query)."""
+    different route than the pipeline's SQL (credits through UNNEST in their own query), as exact
+    decimals."""
     project, dataset, table = table_id.split(".")
     name = f'"{project}"."{dataset}"."{table}"'
     warehouse.attach_project(project)
     day_filter = "CAST(usage_start_time AS DATE) = $1"
     costs = warehouse.execute_native(
-        f"SELECT service.id, project.id, SUM(cost) FROM {name} WHERE {day_filter} GROUP BY ALL", [day]
+        f"SELECT service.id, project.id, SUM(cost::DECIMAL(38, 9)) FROM {name} WHERE {day_filter} GROUP BY ALL", [day]
     )
     credits = warehouse.execute_native(
-        f"SELECT sid, pid, SUM(c.amount) FROM (SELECT service.id AS sid, project.id AS pid, UNNEST(credits) AS c "
-        f"FROM {name} WHERE {day_filter}) GROUP BY ALL",
+        "SELECT sid, pid, SUM(c.amount::DECIMAL(38, 9)) FROM (SELECT service.id AS sid, project.id AS pid, "
+        f"UNNEST(credits) AS c FROM {name} WHERE {day_filter}) GROUP BY ALL",
         [day],
     )
     credit_map = {(s, p): amount for s, p, amount in credits}
-    return {(s, p): (cost, credit_map.get((s, p), 0.0)) for s, p, cost in costs}
+    return {(s, p): (cost, credit_map.get((s, p), Decimal(0))) for s, p, cost in costs}
 
 
-def loaded_totals(warehouse: DuckDBWarehouse, dataset: str, day: date) -> dict[tuple[str, str], tuple[float, float]]:
+def loaded_totals(
+    warehouse: DuckDBWarehouse, dataset: str, day: date
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     rows = warehouse.execute_native(
         f'SELECT service_id, project_id, SUM(cost), SUM(credits) FROM "{warehouse.project}"."{dataset}".'
         "gcp_billing_daily_raw WHERE usage_date = $1 GROUP BY ALL",
@@ -68,13 +75,9 @@ def loaded_totals(warehouse: DuckDBWarehouse, dataset: str, day: date) -> dict[t
     return {(s, p): (cost, credit) for s, p, cost, credit in rows}
 
 
-def totals_match(expected: dict[Any, tuple[float, float]], actual: dict[Any, tuple[float, float]]) -> bool:
-    if expected.keys() != actual.keys():
-        return False
-    return all(
-        abs(expected[key][0] - actual[key][0]) < 1e-6 and abs(expected[key][1] - actual[key][1]) < 1e-6
-        for key in expected
-    )
+def totals_match(expected: dict[Any, tuple[Decimal, Decimal]], actual: dict[Any, tuple[Decimal, Decimal]]) -> bool:
+    # money is NUMERIC end to end: equal means equal, no tolerance
+    return expected == actual
 
 
 def follow(client: ApiClient, run_id: str, say: Callable[[str], None], timeout_s: float = 300) -> dict[str, Any]:
@@ -158,7 +161,8 @@ def run_demo(
     matched = totals_match(expected, loaded_totals(warehouse, created["dataset"], day))
     say(f"7. Totals per service x project equal the source export's: {'yes' if matched else 'NO'}")
     vendors_matched = run_vendors(client, created["dataset"], warehouse, day, say)
-    return DemoOutcome(matched and vendors_matched, created["api_key"])
+    focus_ok = focus_step(base_url, created["api_key"], day, say)
+    return DemoOutcome(matched and vendors_matched and focus_ok, created["api_key"])
 
 
 def run_vendors(
@@ -176,3 +180,45 @@ def run_vendors(
     )
     gcp = [(currency, Decimal(str(net)), rows) for currency, net, rows in gcp_net]
     return run_vendor_demo(client, ORG, dataset, warehouse, day, gcp, say, follow, step=8)
+
+
+def read_parquet(path: Path) -> list[dict[str, Any]]:
+    """A FOCUS file's rows as our checks take them, read with the types it carries."""
+    import duckdb
+
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        result = conn.execute("SELECT * FROM read_parquet($1)", [str(path)])
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    finally:
+        conn.close()
+
+
+def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None]) -> bool:
+    """Last: the org's FOCUS 1.2 file (every provider): exported over the API, checked by us and by the FinOps
+    Foundation's validator (when ``make focus-validator`` has installed it)."""
+    from shared.domain import focus
+    from shared.local_stack import focus_validation
+    from shared.local_stack.focus_cli import download
+    from shared.settings import get_settings
+
+    out = get_settings().data_dir / f"focus-{ORG}-{day.isoformat()}.parquet"
+    size = download(base_url, api_key, ORG, day, day, out)
+    records = read_parquet(out)
+    problems = focus.violations(records)
+    say(f"FOCUS 1.2 export of {ORG} for {day.isoformat()}: {out} ({len(records):,} rows, {size:,} bytes)")
+    say(f"   strict checks (enums, nulls, periods, decimals): {problems or 'pass'}")
+    ok = not problems
+    if focus_validation.available():
+        verdict = focus_validation.validate(out)
+        say(f"   focus-validator 2.2.1 (FOCUS {focus_validation.VERSION}): {verdict.summary()}")
+        ok = ok and verdict.ok
+    else:
+        say("   focus-validator not installed (make focus-validator): its verdict is skipped")
+    totals: dict[str, Decimal] = {}
+    for row in records:
+        totals[row["BillingCurrency"]] = totals.get(row["BillingCurrency"], Decimal(0)) + row["BilledCost"]
+    say("   BilledCost across providers: " + ", ".join(f"{cur} {total:,.2f}" for cur, total in sorted(totals.items())))
+    return ok

@@ -35,6 +35,7 @@ ROUTE_PREFIXES = (
     ("/api/v1/pipelines/backfill/", "submit"),
     ("/api/v1/pipelines/runs", "status"),
     ("/api/v1/pipelines/backfills/", "status"),
+    ("/api/v1/focus/", "status"),
     ("/api/v1/scheduler/", "scheduler"),
     ("/api/v1/admin/", "admin"),
     ("/api/v1/integrations/", "admin"),

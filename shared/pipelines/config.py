@@ -95,6 +95,8 @@ class Step(Strict):
     gate: Literal["source_changed"] | None = None
     """The step reports the source's watermark for the run's day; the engine ends the run early
     (the remaining steps SKIPPED) when it equals the last COMPLETE run's, unless forced."""
+    error_prefix: str | None = Field(default=None, min_length=1, max_length=100)
+    """Starts the run's error message when this step fails, so the failure says what broke."""
 
 
 class PipelineConfig(Strict):
@@ -107,6 +109,8 @@ class PipelineConfig(Strict):
     """How many days back the source can answer (a vendor API's retention): a backfill reaching
     further is refused. None: as far as the source has data."""
     steps: list[Step] = Field(min_length=1)
+    rows_processed_from: str | None = None
+    """The step whose rows are the run's ``rows_processed`` (default: the last step)."""
     directory: Path = Field(default=Path("."), exclude=True)
     """The folder of the YAML file: step files (SQL) are resolved inside it."""
 
@@ -131,6 +135,8 @@ class PipelineConfig(Strict):
                 raise ValueError(
                     f"schedule.invoice_close_cron needs an integer parameter {INVOICE_CLOSE_WINDOW_PARAMETER} to widen"
                 )
+        if self.rows_processed_from is not None and self.rows_processed_from not in [s.name for s in self.steps]:
+            raise ValueError(f"rows_processed_from: no step named {self.rows_processed_from}")
         for index, step in enumerate(self.steps):
             processor = registry.get(step.processor)  # raises KeyError for unknown ids
             processor.validate_config(step, self, index)

@@ -32,7 +32,8 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     """What the steps said the user should know although nothing failed."""
     rows: int = 0
-    """Rows written by the last step (the load); 0 for a run that stopped early or failed."""
+    """Rows written by the pipeline's main load (``rows_processed_from``, else the last step); 0 for
+    a run that stopped early or failed."""
     failure: CloudActError | None = None
     """The error that ended the run, if one did (the steps before it are still in ``steps``)."""
 
@@ -70,6 +71,10 @@ def run_pipeline(ctx: StepContext) -> RunResult:
         try:
             outcome = processor.run(step, ctx, outputs)
         except CloudActError as error:
+            if step.error_prefix:
+                # same class (so transient stays transient), the step's own words first
+                error.message = f"{step.error_prefix}: {error.message}"
+                error.args = (error.message,)
             elapsed = int((time.perf_counter() - started) * 1000)
             results.append(StepResult(name=step.name, status="FAILED", duration_ms=elapsed))
             log.warning("step failed", extra={**context, "duration_ms": elapsed})
@@ -92,7 +97,9 @@ def run_pipeline(ctx: StepContext) -> RunResult:
             )
         )
         log.info("step complete", extra={**context, "duration_ms": elapsed, "rows": outcome.rows})
-    rows = 0 if skip_reason or not results else results[-1].rows
+    # the pipeline's main load (its last step unless it names one)
+    counted = [r for r in results if r.name == ctx.pipeline.rows_processed_from] or results[-1:]
+    rows = 0 if skip_reason or not counted else counted[0].rows
     return RunResult(
         steps=tuple(results), watermark=watermark, skip_reason=skip_reason, warnings=tuple(warnings), rows=rows
     )

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -403,3 +404,32 @@ def test_a_non_finite_number_is_refused_before_anything_is_sent(recorded: tuple[
     with pytest.raises(TerminalError, match="non-finite"):
         warehouse._load(DAILY, DAILY.name, COLUMNS, [(DAY_1, "compute", float("nan"), 1, None)], labels=LABELS)
     assert session.sent == []
+
+
+def _focus_table(name: str, extra: Column) -> TableSpec:
+    return TableSpec(
+        dataset="acme_corp",
+        name=name,
+        columns=(Column("k", "STRING", "REQUIRED"), Column("BilledCost", "NUMERIC"), extra),
+    )
+
+
+def test_a_union_view_spans_the_prefixed_tables_on_their_shared_columns_with_exact_decimals(
+    wh: WarehouseUnderTest,
+) -> None:
+    first, second = _focus_table("focus_a", Column("x_a", "STRING")), _focus_table("focus_b", Column("x_b", "INT64"))
+    wh.warehouse.upsert_rows(first, "k", [{"k": "a1", "BilledCost": Decimal("0.000000001"), "x_a": "only a"}])
+    wh.warehouse.upsert_rows(second, "k", [{"k": "b1", "BilledCost": Decimal("12345678901234567890.123456789")}])
+    wh.warehouse.upsert_rows(
+        TableSpec("acme_corp", "unrelated", (Column("k", "STRING", "REQUIRED"),)), "k", [{"k": "no"}]
+    )
+    wh.warehouse.ensure_union_view("acme_corp", "focus_costs", "focus_")
+    view = f"`{wh.project}.acme_corp.focus_costs`"
+    result = wh.warehouse.query(f"SELECT * FROM {view} ORDER BY k", {}, labels=LABELS)
+    assert result.columns == ("k", "BilledCost")  # the extras of one provider stay in its table
+    assert result.rows == [("a1", Decimal("0.000000001")), ("b1", Decimal("12345678901234567890.123456789"))]
+
+    third = _focus_table("focus_c", Column("x_c", "STRING"))
+    wh.warehouse.upsert_rows(third, "k", [{"k": "c1", "BilledCost": Decimal("-1.5")}])
+    wh.warehouse.ensure_union_view("acme_corp", "focus_costs", "focus_")  # a new provider joins the view
+    assert [row[0] for row in wh.rows(f"SELECT k FROM {view} ORDER BY k")] == ["a1", "b1", "c1"]

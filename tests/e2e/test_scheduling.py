@@ -104,12 +104,13 @@ def test_late_rows_are_picked_up_and_unchanged_days_are_skipped(tenant: Tenant) 
             unchanged = second_round[day.isoformat()]
             assert unchanged.status == "COMPLETE" and unchanged.rows_processed == 0
             assert unchanged.skip_reason and unchanged.skip_reason.startswith("source unchanged since run ")
-            assert [step.status for step in unchanged.steps] == ["COMPLETE", "SKIPPED", "SKIPPED"]
+            assert [step.status for step in unchanged.steps] == ["COMPLETE"] + ["SKIPPED"] * 4
     expected = source_totals(warehouse, tenant.spec.table_id, late_day)  # type: ignore[arg-type]
     assert totals_match(expected, loaded_totals(warehouse, "acmecorp", late_day))  # type: ignore[arg-type]
     duplicates = warehouse.execute_native(  # type: ignore[attr-defined]
         "SELECT COUNT(*) - COUNT(DISTINCT (service_id, sku_id, project_id, cost_type, currency, invoice_month,"
-        ' pricing_unit)) FROM "cloudact-local".acmecorp.gcp_billing_daily_raw WHERE usage_date = $1',
+        " pricing_unit, billing_account_id, region, zone, usage_unit, labels_json))"
+        ' FROM "cloudact-local".acmecorp.gcp_billing_daily_raw WHERE usage_date = $1',
         [late_day],
     )[0][0]
     assert duplicates == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any, Protocol
 
@@ -180,7 +180,7 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
     run = acme.run(f"{provider}/cost/billing")
     assert run["status"] == "COMPLETE", run
     assert run["pipeline_id"] == f"acmecorp-{provider}-billing"
-    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load"]
+    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load", "focus_transform", "focus_load"]
     assert run["source_watermark"].startswith("sha256:")
     expected = expected_costs(fakes, KEYS[provider], provider)
     loaded = loaded_costs(acme, provider)
@@ -239,7 +239,7 @@ def test_unchanged_day_is_skipped_force_refresh_refetches_and_a_restated_day_is_
     assert unchanged["status"] == "COMPLETE"
     assert unchanged["skip_reason"] == f"source unchanged since run {first['pipeline_logging_id']}"
     assert unchanged["rows_processed"] == 0
-    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE", "SKIPPED"]
+    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] + ["SKIPPED"] * 3
     assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gate had to look, and only looked
 
     forced = acme.run("openai/cost/billing", force_refresh=True)
@@ -453,3 +453,47 @@ def test_a_scheduler_tick_fetches_the_lookback_window_for_orgs_with_the_integrat
         day = date.today() - timedelta(days=back)
         assert loaded_costs(acme, "openai", day) == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai", day)
     assert fakes.log.count(OPENAI_COSTS_PATH) == 3
+
+
+# -- FOCUS 1.2 rows of the vendors' costs (docs/focus.md) -------------------------------------------
+def test_vendor_costs_reach_the_focus_view_with_every_invariant(acme: Org, tmp_path: Any) -> None:
+    from shared.domain import focus
+    from shared.local_stack import focus_validation
+    from shared.ports import JobLabels
+
+    for provider in ("openai", "anthropic"):
+        assert acme.run(f"{provider}/cost/billing")["status"] == "COMPLETE"
+    labels = JobLabels(acme.slug, "test", "check")
+    rows = warehouse().query(f"SELECT * FROM {acme.dataset}.focus_costs", {}, labels=labels).records()
+    assert focus.violations(rows) == []
+    names = {"openai": "OpenAI", "anthropic": "Anthropic"}
+    billed = focus.billed_totals(rows)
+    for provider, name in names.items():
+        daily = table_rows(acme, COST_TABLE[provider], DAY, "currency, amount")
+        assert daily
+        mine = [row for row in rows if row["x_Provider"] == provider]
+        assert len(mine) == len(daily)
+        assert {(row["ProviderName"], row["PublisherName"], row["InvoiceIssuerName"]) for row in mine} == {(name,) * 3}
+        assert {row["ServiceCategory"] for row in mine} == {"AI and Machine Learning"}
+        # Σ BilledCost = Σ amount, exactly (both NUMERIC)
+        period = datetime(DAY.year, DAY.month, 1, tzinfo=UTC)
+        for currency in {currency for currency, _ in daily}:
+            amounts = [amount for cur, amount in daily if cur == currency]
+            assert billed[(name, acme.slug, period, currency)] == sum(amounts, Decimal(0))
+    workspaces = table_rows(acme, COST_TABLE["anthropic"], DAY, "DISTINCT workspace_id")
+    assert (None,) in workspaces  # the fakes' default workspace: kept, and named
+    default = [row for row in rows if row["x_Provider"] == "anthropic" and row["SubAccountId"] == "default"]
+    assert default and {row["SubAccountName"] for row in default} == {"Default Workspace"}
+
+    export = function_client("status").get(
+        f"/api/v1/focus/{acme.slug}",
+        query_string={"start": DAY.isoformat(), "end": DAY.isoformat()},
+        headers={**acme.headers, "Accept": "application/vnd.apache.parquet"},
+    )
+    assert export.status_code == 200, export.data[:500]
+    path = tmp_path / "vendors.parquet"
+    path.write_bytes(export.data)
+    if not focus_validation.available():
+        pytest.fail("focus-validator missing: run `make focus-validator`")
+    verdict = focus_validation.validate(path)
+    assert verdict.ok, verdict

@@ -39,7 +39,13 @@ def test_cloud_event_runs_the_pipeline_to_complete(tenant: Tenant) -> None:
     run = tenant.backend.store.get_run(run_id)
     assert run is not None and run.status == "COMPLETE", run
     assert run.rows_processed and run.rows_processed > 0
-    assert [step.name for step in run.steps] == ["check_source_changed", "extract_transform", "load"]
+    assert [step.name for step in run.steps] == [
+        "check_source_changed",
+        "extract_transform",
+        "load",
+        "focus_transform",
+        "focus_load",
+    ]
     assert all(step.status == "COMPLETE" for step in run.steps)
     assert run.steps[0].rows == 0  # the first run of a day has no earlier watermark to compare with
     assert run.source_watermark is not None

@@ -29,6 +29,7 @@ SCHEMA_VALID_BUT_REFUSED = {
     "/api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
     "/api/v1/pipelines/run/{org_slug}/{provider}/{pipeline}": "a date is from 2010-01-01 to today",
     "/api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
+    "/api/v1/focus/{org_slug}": "start must not be after end, and the range is bounded in days",
 }
 
 

@@ -345,13 +345,17 @@ def test_bigquery_rights_are_narrower_than_project_wide_data_editor(module: hcl.
             assert permission != "bigquery.datasets.update"
     assert module.resource("google_project_iam_member", "admin_creates_org_datasets")["member"] == _member("admin")
     assert module.resource("google_project_iam_member", "execute_writes_run_tables")["member"] == _member("execute")
+    # status exports FOCUS rows: read-only on tables, nothing that writes
+    assert roles["table_reader"] == ["bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData"]
+    assert module.resource("google_project_iam_member", "status_reads_focus_tables")["member"] == _member("status")
     assert clean(module.locals["bigquery_job_users"]) == (
-        '${toset([for name in ["execute", "admin", "scheduler", "costs"] : name'
+        '${toset([for name in ["execute", "admin", "scheduler", "status", "costs"] : name'
         " if contains(keys(local.functions), name)])}"
     )
-    # the cost API reads, and only reads
-    assert roles["cost_reader"] == ["bigquery.tables.get", "bigquery.tables.getData"]
-    assert module.resource("google_project_iam_member", "costs_reads_org_tables")["member"] == _member("costs")
+    # the cost API reads, and only reads: the same read-only role
+    costs_grant = module.resource("google_project_iam_member", "costs_reads_org_tables")
+    assert costs_grant["member"] == _member("costs")
+    assert costs_grant["role"] == "${google_project_iam_custom_role.table_reader.name}"
 
 
 def test_firestore_grants_are_held_to_the_platform_database(module: hcl.Module) -> None:

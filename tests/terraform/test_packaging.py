@@ -36,6 +36,7 @@ REQUIRED_PINS = {
     "google-cloud-firestore",
     "google-cloud-kms",
     "google-crc32c",
+    "pyarrow",  # the status function's Parquet FOCUS exports
 }
 
 

@@ -17,7 +17,13 @@ def test_billing_pipeline_loads() -> None:
     pipeline = config.load(PROJECT_ROOT / "configs", PipelineRef("gcp", "cost", "billing"))
     assert pipeline.pipeline.name == "gcp_billing"
     assert pipeline.required_integrations == ["GCP_SA"]
-    assert [step.name for step in pipeline.steps] == ["check_source_changed", "extract_transform", "load"]
+    assert [step.name for step in pipeline.steps] == [
+        "check_source_changed",
+        "extract_transform",
+        "load",
+        "focus_transform",
+        "focus_load",
+    ]
     assert pipeline.schedule is not None and pipeline.schedule.lookback_days == 3
     date_parameter = pipeline.parameter("date")
     assert date_parameter is not None and date_parameter.default == "yesterday"

@@ -74,8 +74,8 @@ def test_the_worked_example_validates_and_runs(tenant: Tenant, configs: Path) ->
     warehouse = runtime.backend().warehouses.platform()
     expected: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for (_service, project), (cost, credits) in source_totals(warehouse, tenant.spec.table_id, day).items():  # type: ignore[arg-type]
-        expected[project][0] += cost
-        expected[project][1] += credits
+        expected[project][0] += float(cost)
+        expected[project][1] += float(credits)
     org = runtime.backend().store.get_org(tenant.slug)
     assert org is not None
     loaded = warehouse.execute_native(  # type: ignore[attr-defined]

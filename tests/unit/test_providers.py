@@ -130,6 +130,7 @@ def test_a_third_provider_is_one_folder_and_its_configs(tmp_path: Path, monkeypa
     )
     configs = tmp_path / "configs"
     (configs / "acmecloud" / "cost").mkdir(parents=True)
+    shutil.copytree(CONFIGS / "openai" / "cost" / "sql", configs / "acmecloud" / "cost" / "sql")  # its FOCUS SQL
     document = yaml.safe_load((CONFIGS / "openai" / "cost" / "billing.yml").read_text())
     document["required_integrations"] = ["ACMECLOUD_ADMIN_KEY"]
     document["steps"][0]["processor"] = "acmecloud.admin_api"

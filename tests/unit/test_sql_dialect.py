@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
 import pytest
 import sqlglot
@@ -82,3 +84,19 @@ def test_partition_pseudo_columns_read_the_local_partition_time_column() -> None
     assert conn.execute(to_duckdb(sql)).fetchall() == [(0,), (1,), (2,)]
     # a naive export time is UTC, as BigQuery's TIMESTAMP has no zone
     assert partition_time_from_export_time(datetime(2025, 3, 1, 23, 59)) == datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def test_numeric_keeps_bigquerys_precision_and_sums_exactly() -> None:
+    # NUMERIC is DECIMAL(38, 9) in BigQuery; DuckDB's bare DECIMAL would be (18, 3) and round money
+    sql = (
+        "SELECT SUM(CAST(x AS NUMERIC)) AS total, CAST(x AS NUMERIC(20, 2)) AS narrow,"
+        " IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) AS c), 0) AS credits"
+        " FROM t GROUP BY x, credits"
+    )
+    translated = to_duckdb(sql)
+    assert translated.count("DECIMAL(38, 9)") == 2 and "DECIMAL(20, 2)" in translated
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t AS SELECT 0.000001234::DOUBLE AS x, [{'amount': -0.1::DOUBLE}] AS credits")
+    result = conn.execute(translated)
+    assert result.description[0][1] == "DECIMAL(38,9)"
+    assert result.fetchall() == [(Decimal("0.000001234"), Decimal("0.00"), Decimal("-0.100000000"))]

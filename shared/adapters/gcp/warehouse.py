@@ -390,6 +390,48 @@ class BigQueryWarehouse:
             job = self._client().query(sql, job_config=config, retry=self._api_retry(), job_retry=JOB_RESTARTS)
             job.result(timeout=JOB_TIMEOUT_S, retry=self._api_retry(), job_retry=JOB_RESTARTS)
 
+    def ensure_union_view(self, dataset: str, view: str, table_prefix: str) -> None:
+        """One INFORMATION_SCHEMA query for the tables and their columns, one CREATE OR REPLACE VIEW.
+
+        DDL on a view is atomic: a reader sees the old union or the new one, never none.
+        """
+        from google.cloud import bigquery
+
+        from shared.adapters.views import union_select
+
+        dataset_ref = f"{self.project}.{dataset}"
+        listing = (
+            f"SELECT c.table_name, c.column_name FROM `{dataset_ref}.INFORMATION_SCHEMA.COLUMNS` AS c"
+            f" JOIN `{dataset_ref}.INFORMATION_SCHEMA.TABLES` AS t USING (table_name)"
+            " WHERE t.table_type = 'BASE TABLE' AND STARTS_WITH(c.table_name, @prefix)"
+            " ORDER BY c.table_name, c.ordinal_position"
+        )
+        labels = {"component": "union_view"}
+        with translated(f"View {dataset}.{view} could not be created"):
+            job = self._client().query(
+                listing,
+                job_config=bigquery.QueryJobConfig(
+                    query_parameters=[bigquery.ScalarQueryParameter("prefix", "STRING", table_prefix)],
+                    labels=labels,
+                    maximum_bytes_billed=self.max_bytes_billed,
+                ),
+                retry=self._api_retry(),
+                job_retry=JOB_RESTARTS,
+            )
+            columns_by_table: dict[str, list[str]] = {}
+            for table_name, column_name in job.result(timeout=JOB_TIMEOUT_S, retry=self._api_retry()):
+                columns_by_table.setdefault(table_name, []).append(column_name)
+            if not columns_by_table:
+                return
+            select = union_select(columns_by_table, lambda name: f"`{dataset_ref}.{name}`", lambda name: f"`{name}`")
+            ddl = self._client().query(
+                f"CREATE OR REPLACE VIEW `{dataset_ref}.{view}` AS {select}",
+                job_config=bigquery.QueryJobConfig(labels=labels, maximum_bytes_billed=self.max_bytes_billed),
+                retry=self._api_retry(),
+                job_retry=JOB_RESTARTS,
+            )
+            ddl.result(timeout=JOB_TIMEOUT_S, retry=self._api_retry())
+
     def close(self) -> None:
         with self._lock:
             if self._client_instance is not None and self._http is None:

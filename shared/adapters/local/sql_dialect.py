@@ -9,6 +9,9 @@ And one mapping: BigQuery's partition pseudo-columns of an ingestion-time partit
 (``_PARTITIONTIME``, ``_PARTITIONDATE``) have no DuckDB counterpart, so a local table partitioned
 that way (the billing export) carries the partition time as the column ``partition_time`` and the
 pseudo-columns are read from it. The same partition filter then selects the same rows on both.
+
+And one for exactness: BigQuery's NUMERIC is a fixed DECIMAL(38, 9), but sqlglot writes it as a bare
+``DECIMAL``, which DuckDB reads as DECIMAL(18, 3): money would lose its last six decimal places.
 """
 
 from __future__ import annotations
@@ -72,6 +75,15 @@ def _sum_over_unnest(node: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="LIST_SUM", expressions=[transform])
 
 
+NUMERIC = exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb")
+
+
+def _numeric_precision(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.DECIMAL and not node.expressions:
+        return NUMERIC.copy()
+    return node
+
+
 @lru_cache(maxsize=256)
 def to_duckdb(bigquery_sql: str) -> str:
     try:
@@ -80,7 +92,8 @@ def to_duckdb(bigquery_sql: str) -> str:
         raise ConfigError(f"SQL does not parse as BigQuery SQL: {exc}") from None
     if len(statements) != 1 or statements[0] is None:
         raise ConfigError("Expected exactly one SQL statement")
-    tree = statements[0].transform(_sum_over_unnest).transform(_partition_pseudo_column)
+    # precision first: the rewrite renders the lambda body as text
+    tree = statements[0].transform(_numeric_precision).transform(_sum_over_unnest).transform(_partition_pseudo_column)
     return tree.sql(dialect="duckdb")
 
 

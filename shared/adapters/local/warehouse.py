@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.views import union_select
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.ports import JobLabels, LoadResult, QueryResult, QueryValue, TableSpec
 
@@ -210,6 +211,28 @@ class DuckDBWarehouse:
                 [[str(row[key]) for row in rows]],
             )
             self._insert_columns(cursor, table, columns, [[row.get(name) for name in columns] for row in rows])
+
+    def ensure_union_view(self, dataset: str, view: str, table_prefix: str) -> None:
+        with self._translated():
+            cursor = self._cursor()
+            cursor.execute(
+                "SELECT c.table_name, c.column_name FROM duckdb_columns() AS c JOIN duckdb_tables() AS t"
+                " USING (database_name, schema_name, table_name)"
+                " WHERE c.database_name = $1 AND c.schema_name = $2 AND starts_with(c.table_name, $3)"
+                " ORDER BY c.table_name, c.column_index",
+                [self.project, dataset, table_prefix],
+            )
+            columns_by_table: dict[str, list[str]] = {}
+            for table_name, column_name in cursor.fetchall():
+                columns_by_table.setdefault(table_name, []).append(column_name)
+            if not columns_by_table:
+                return
+            select = union_select(
+                columns_by_table, lambda name: f"{_quote(self.project)}.{_quote(dataset)}.{_quote(name)}", _quote
+            )
+            cursor.execute(
+                f"CREATE OR REPLACE VIEW {_quote(self.project)}.{_quote(dataset)}.{_quote(view)} AS {select}"
+            )
 
     def close(self) -> None:
         with self._lock:

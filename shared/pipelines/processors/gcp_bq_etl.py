@@ -9,10 +9,14 @@ day; whether the run goes on is the engine's decision (``shared.pipelines.runner
 Cost: the billing export is partitioned, so its SQL must bound the partitions it reads (checked at
 load, ``partition_guard``), and before a run's first real query every query step still ahead is
 dry-run: a run whose estimate exceeds a step's ``max_bytes_billed`` fails before anything is billed.
+
+A query step without a ``source`` reads the org's own dataset instead (``{org_dataset}`` in its SQL),
+e.g. a provider's FOCUS mapping of the table an earlier step just loaded (``docs/focus.md``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
@@ -33,6 +37,10 @@ from shared.pipelines.runner import baseline_watermark
 from shared.ports import Warehouse
 
 SOURCE_PLACEHOLDER = "{source}"
+ORG_DATASET_PLACEHOLDER = "{org_dataset}"
+RUN_PARAMETERS = ("run_id", "org_slug")
+"""Values of the run itself a step's SQL may bind (``@run_id``, ``@org_slug``), besides the
+pipeline's parameters."""
 DEFAULT_MAX_BYTES_BILLED = 100 * 1024**3
 PARTITIONED_SOURCES = {"integration.billing_export_table"}
 """Sources partitioned by ``_PARTITIONTIME`` (the Cloud Billing export): SQL reading them must
@@ -135,8 +143,9 @@ class BigQueryEtl:
         sql, warehouse, source_table = _resolved(config, ctx)
         if self._first_query(step, ctx):
             self._check_budgets(step, ctx)
+        parameters = _bound_parameters(sql, ctx)
         result = warehouse.query(
-            sql, ctx.parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
+            sql, parameters, labels=ctx.labels(step.name), max_bytes_billed=config.max_bytes_billed
         )
         warnings: tuple[str, ...] = ()
         if config.source and not step.gate and not result.rows:
@@ -174,9 +183,16 @@ class BigQueryEtl:
             if later.processor != step.processor or self._config(later).sql is None:
                 continue
             config = self._config(later)
+            if config.source is None:
+                # a query of the org's own tables reads what this run loads (they may not exist yet);
+                # its size does not grow with the export's history, and its byte ceiling still applies
+                continue
             sql, warehouse, _ = _resolved(config, ctx)
             estimate = warehouse.estimate_bytes(
-                sql, ctx.parameters, labels=ctx.labels(later.name), max_bytes_billed=config.max_bytes_billed
+                sql,
+                _bound_parameters(sql, ctx),
+                labels=ctx.labels(later.name),
+                max_bytes_billed=config.max_bytes_billed,
             )
             if estimate > config.max_bytes_billed:
                 raise TerminalError(
@@ -192,12 +208,22 @@ def _resolved(config: BqEtlConfig, ctx: StepContext) -> tuple[str, Warehouse, st
     sql = (ctx.pipeline.directory / str(config.sql)).read_text()
     source = providers.source("gcp", config.source) if config.source else None
     if source is None:
-        return sql, ctx.warehouses.platform(), None
+        # the org's dataset comes from its record (derived from a validated slug), never a request
+        return sql.replace(ORG_DATASET_PLACEHOLDER, ctx.org.dataset), ctx.warehouses.platform(), None
     field = str(source.metadata_field)
     secret = ctx.integrations[source.integration]
     source_table = identifiers.table_id(secret.metadata.get(field), field)
     warehouse = ctx.warehouses.for_credentials(secret.credentials)
     return sql.replace(SOURCE_PLACEHOLDER, source_table), warehouse, source_table
+
+
+def _bound_parameters(sql: str, ctx: StepContext) -> dict[str, Any]:
+    """The pipeline's parameters and the run's own values (``@run_id``, ``@org_slug``) that the SQL
+    names: only those, since an unused named parameter is an error on DuckDB (a FOCUS mapping, for
+    one, has no use for the export's ``@source_window_days``)."""
+    run_values = {"run_id": ctx.run.pipeline_logging_id, "org_slug": ctx.org.slug}
+    available = {**ctx.parameters, **{name: run_values[name] for name in RUN_PARAMETERS}}
+    return {name: value for name, value in available.items() if re.search(rf"@{name}\b", sql)}
 
 
 def _size(count: int) -> str:

@@ -3,6 +3,8 @@ one day partition, so re-running a day is idempotent and leaves other days untou
 
 Any provider's pipeline ends with it: the rows may come from a warehouse query or from a vendor's
 API. Rows whose day is not the run's are refused rather than written outside the partition.
+With ``union_view`` and ``union_prefix``, the warehouse keeps a view over every table of the
+dataset whose name has the prefix (each provider's FOCUS table and the org's ``focus_costs``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from shared.ports import Column, QueryResult, TableSpec
 
 class ColumnConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    # mixed case: FOCUS columns are named as the specification spells them (BilledCost, x_RunId)
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
     mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
@@ -35,9 +38,16 @@ class LoadConfig(BaseModel):
     write_disposition: Literal["WRITE_TRUNCATE"] = "WRITE_TRUNCATE"
     clustering: tuple[str, ...] = ()
     table_schema: tuple[ColumnConfig, ...] = Field(alias="schema", min_length=1)
+    union_view: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    """A view over every table of the dataset whose name starts with ``union_prefix``, kept current."""
+    union_prefix: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,127}$")
 
     @model_validator(mode="after")
     def consistent(self) -> LoadConfig:
+        if (self.union_view is None) != (self.union_prefix is None):
+            raise ValueError("`union_view` and `union_prefix` go together")
+        if self.union_prefix and not self.target_table.startswith(self.union_prefix):
+            raise ValueError("`target_table` must start with `union_prefix` to be part of the view")
         names = {column.name for column in self.table_schema}
         date_columns = {column.name for column in self.table_schema if column.type == "DATE"}
         if self.partition_by not in date_columns:
@@ -84,9 +94,12 @@ def load(step: Step, config: LoadConfig, ctx: StepContext, outputs: Mapping[str,
         partition_field=config.partition_by,
         clustering=config.clustering,
     )
-    loaded = ctx.warehouses.platform().replace_partition(
-        table, day, result.columns, result.rows, labels=ctx.labels(step.name)
-    )
+    warehouse = ctx.warehouses.platform()
+    loaded = warehouse.replace_partition(table, day, result.columns, result.rows, labels=ctx.labels(step.name))
+    if config.union_view and config.union_prefix:
+        # on every run, not only when the table is new: a view another provider's first run
+        # replaced concurrently is repaired by the next run of either
+        warehouse.ensure_union_view(ctx.org.dataset, config.union_view, config.union_prefix)
     return StepOutcome(rows=loaded.rows, bytes_processed=loaded.bytes_processed)
 
 
