@@ -2,8 +2,9 @@
 
 The pipelines produce these rows in production (``focus_<provider>`` tables, day-partitioned on
 ``x_ChargeDate``, under the org's ``focus_costs`` view); this writes the columns the cost API reads
-into tables of its own, ``focus_fixture_<provider>``, and keeps the view over every ``focus_`` table,
-so the read path can be measured and tested at any size without running a year of pipelines.
+into tables of its own, ``focus_fixture_<provider>``, and has the warehouse keep the view over every
+``focus_`` table (the pipelines' and these), so the read path can be measured and tested at any size
+without running a year of pipelines, and with names no pipeline would produce.
 """
 
 from __future__ import annotations
@@ -18,33 +19,33 @@ from typing import Any
 
 from shared.ports import Column, JobLabels, TableSpec, Warehouse
 
-FOCUS_COLUMNS = (
-    Column("BilledCost", "NUMERIC"),
-    Column("EffectiveCost", "NUMERIC"),
-    Column("ListCost", "NUMERIC"),
-    Column("BillingCurrency", "STRING"),
-    Column("ChargePeriodStart", "TIMESTAMP"),
-    Column("ChargePeriodEnd", "TIMESTAMP"),
-    Column("ProviderName", "STRING"),
-    Column("ServiceName", "STRING"),
-    Column("ServiceCategory", "STRING"),
-    Column("SubAccountId", "STRING"),
-    Column("SubAccountName", "STRING"),
-    Column("RegionId", "STRING"),
-    Column("ChargeCategory", "STRING"),
-    Column("x_ChargeDate", "DATE"),
-)
+
+def _pipeline_focus_columns() -> tuple[Column, ...]:
+    """The columns of the billing pipeline's FOCUS table (its ``focus_gcp`` load step's schema), all
+    nullable here: fixture tables with the same columns keep the org's view as wide as the
+    pipelines make it, so every reader of the view (the cost API, the FOCUS export) sees a whole one."""
+    from shared.domain.runs import PipelineRef
+    from shared.pipelines import config
+    from shared.settings import PROJECT_ROOT
+
+    pipeline = config.load(PROJECT_ROOT / "configs", PipelineRef("gcp", "cost", "billing"))
+    (step,) = [step for step in pipeline.steps if step.config.get("target_table") == "focus_gcp"]
+    return tuple(Column(column["name"], column["type"]) for column in step.config["schema"])
+
+
+FOCUS_COLUMNS = _pipeline_focus_columns()
 COLUMN_NAMES = tuple(column.name for column in FOCUS_COLUMNS)
 LABELS = JobLabels("fixture", "fixture", "focus_rows")
-
-
 VIEW = "focus_costs"
 TABLE_PREFIX = "focus_"
 
 
+def _slug(provider: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", provider.lower()).strip("_") or "none"
+
+
 def focus_table(dataset: str, provider: str) -> TableSpec:
-    slug = re.sub(r"[^a-z0-9]+", "_", provider.lower()).strip("_") or "none"
-    return TableSpec(dataset, f"{TABLE_PREFIX}fixture_{slug}", FOCUS_COLUMNS, partition_field="x_ChargeDate")
+    return TableSpec(dataset, f"{TABLE_PREFIX}fixture_{_slug(provider)}", FOCUS_COLUMNS, partition_field="x_ChargeDate")
 
 
 @dataclass(frozen=True)
@@ -61,24 +62,39 @@ class FocusRow:
     effective: Decimal | None = None
     list_cost: Decimal | None = None
 
-    def values(self) -> tuple[Any, ...]:
+    def fields(self) -> dict[str, Any]:
+        """The row's FOCUS columns; the ones not named here are null."""
         start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
-        return (
-            self.billed,
-            self.billed if self.effective is None else self.effective,
-            self.billed if self.list_cost is None else self.list_cost,
-            self.currency,
-            start,
-            start + timedelta(days=1),
-            self.provider,
-            self.service,
-            "Compute",
-            self.sub_account,
-            self.sub_account_name,
-            self.region,
-            self.category,
-            self.day,
-        )
+        month = datetime(self.day.year, self.day.month, 1, tzinfo=UTC)
+        next_month = datetime(self.day.year + self.day.month // 12, self.day.month % 12 + 1, 1, tzinfo=UTC)
+        return {
+            "BilledCost": self.billed,
+            "EffectiveCost": self.billed if self.effective is None else self.effective,
+            "ListCost": self.billed if self.list_cost is None else self.list_cost,
+            "ContractedCost": self.billed,
+            "BillingAccountId": "fixture-billing-account",
+            "BillingCurrency": self.currency,
+            "BillingPeriodStart": month,
+            "BillingPeriodEnd": next_month,
+            "ChargePeriodStart": start,
+            "ChargePeriodEnd": start + timedelta(days=1),
+            "ChargeCategory": self.category,
+            "InvoiceIssuerName": self.provider,
+            "ProviderName": self.provider,
+            "PublisherName": self.provider,
+            "ServiceCategory": "Compute",
+            "ServiceName": self.service,
+            "SubAccountId": self.sub_account,
+            "SubAccountName": self.sub_account_name,
+            "RegionId": self.region,
+            "x_ChargeDate": self.day,
+            "x_Provider": _slug(self.provider),
+            "x_RunId": "fixture",
+        }
+
+    def values(self) -> tuple[Any, ...]:
+        fields = self.fields()
+        return tuple(fields.get(name) for name in COLUMN_NAMES)
 
 
 def write(warehouse: Warehouse, dataset: str, rows: Iterable[FocusRow]) -> int:
@@ -92,29 +108,8 @@ def write(warehouse: Warehouse, dataset: str, rows: Iterable[FocusRow]) -> int:
         warehouse.ensure_table(table)
         for day, values in sorted(days.items()):
             warehouse.replace_partition(table, day, COLUMN_NAMES, values, labels=LABELS)
-    ensure_view(warehouse, dataset)
+    warehouse.ensure_union_view(dataset, VIEW, TABLE_PREFIX)
     return sum(len(values) for _, days in by_table.values() for values in days.values())
-
-
-def ensure_view(warehouse: Warehouse, dataset: str) -> None:
-    keep_view = getattr(warehouse, "ensure_union_view", None)
-    if keep_view is not None:  # the port's own, where the warehouse has it
-        keep_view(dataset, VIEW, TABLE_PREFIX)
-        return
-    # the embedded warehouse before it kept FOCUS views itself: the same union, written here
-    native = warehouse.execute_native  # type: ignore[attr-defined]
-    project = warehouse.project  # type: ignore[attr-defined]
-    tables = [
-        name
-        for (name,) in native(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = $1 AND schema_name = $2"
-            " AND starts_with(table_name, $3) ORDER BY table_name",
-            [project, dataset, TABLE_PREFIX],
-        )
-    ]
-    names = ", ".join(f'"{name}"' for name in COLUMN_NAMES)
-    union = " UNION ALL ".join(f'SELECT {names} FROM "{project}"."{dataset}"."{table}"' for table in tables)
-    native(f'CREATE OR REPLACE VIEW "{project}"."{dataset}"."{VIEW}" AS {union}')
 
 
 PROVIDERS = {

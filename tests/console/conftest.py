@@ -21,13 +21,19 @@ import pytest
 from bench import focus_data
 from bench.focus_data import FocusRow
 from shared import runtime
+from shared.domain.runs import RunStatus
+from shared.ports import RunFilter
 from shared.settings import PROJECT_ROOT
-from tests.conftest import ADMIN_KEY, YESTERDAY, onboard
+from tests.conftest import ADMIN_KEY, YESTERDAY, deliver_all, onboard, submit
 
 ARTIFACTS = PROJECT_ROOT / "artifacts" / "console"
 HOSTILE_SERVICE = "<img src=x onerror=window.__xss=1>"
 UNICODE_SERVICE = "Ünïcødé ☁ 雲 \u202eevil"
-FOCUS_START = YESTERDAY - timedelta(days=13)
+DAYS = 4
+FOCUS_START = YESTERDAY - timedelta(days=DAYS - 1)
+PIPELINE_DAYS = [FOCUS_START + timedelta(days=offset) for offset in range(DAYS - 1)]
+"""Loaded by real billing runs before the server starts; the browser test runs the last day itself."""
+TENANT_PROVIDER = "Tenant Cloud"
 
 
 def _free_port() -> int:
@@ -37,16 +43,15 @@ def _free_port() -> int:
 
 
 def focus_rows() -> list[FocusRow]:
-    """Two weeks, three providers, two currencies, and tenant-controlled names meant to be shown as text."""
+    """Names no pipeline would produce, tenant-controlled and meant to be shown as text, beside the
+    billing runs' own rows (provider Google Cloud)."""
     rows = []
-    for offset in range(14):
+    for offset in range(DAYS):
         day = FOCUS_START + timedelta(days=offset)
         rows += [
-            FocusRow(day, "Google Cloud", "Compute Engine", Decimal("10.123456789") + offset),
-            FocusRow(day, "Google Cloud", HOSTILE_SERVICE, Decimal("3.000000001"), sub_account="p-<b>x</b>"),
-            FocusRow(day, "OpenAI", UNICODE_SERVICE, Decimal("4.5") + Decimal(offset) / 10, sub_account="org-1"),
-            FocusRow(day, "Anthropic", "claude-sonnet", Decimal("2.25"), sub_account="ws-1"),
-            FocusRow(day, "Google Cloud", "Compute Engine", Decimal("1.1"), currency="EUR"),
+            # large enough to rank among the chart's series and the top tables, not in "Other"
+            FocusRow(day, TENANT_PROVIDER, HOSTILE_SERVICE, Decimal("900000.000000001"), sub_account="p-<b>x</b>"),
+            FocusRow(day, TENANT_PROVIDER, UNICODE_SERVICE, Decimal("800000.5") + offset, sub_account="o-1"),
         ]
     return rows
 
@@ -58,7 +63,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """An onboarded org with a billing export and FOCUS rows, then `cloudact serve` on its data."""
+    """An onboarded org with a billing export, real billing runs of all its days but the last, FOCUS rows
+    with hostile names, then `cloudact serve` on that data."""
     from shared.local_stack import billing_export
     from tests.conftest import EXPORT_TABLE
 
@@ -71,9 +77,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     runtime.reset()
     try:
         backend = runtime.backend()
-        spec = billing_export.ExportSpec(table_id=EXPORT_TABLE, rows=3_000, days=3, end_date=YESTERDAY)
+        spec = billing_export.ExportSpec(table_id=EXPORT_TABLE, rows=4_000, days=DAYS, end_date=YESTERDAY)
         billing_export.generate(backend.warehouses.platform(), spec)  # type: ignore[arg-type]
         tenant = onboard(backend, "acmecorp", spec)
+        for day in PIPELINE_DAYS:
+            assert submit(tenant, day).status_code == 202
+        deliver_all()
+        complete = backend.store.list_runs(RunFilter(org_slug="acmecorp", status=RunStatus.COMPLETE))
+        assert len(complete.runs) == len(PIPELINE_DAYS), "the billing runs before the server did not all complete"
         focus_data.write(backend.warehouses.platform(), "acmecorp", focus_rows())
     finally:
         runtime.reset()  # closes the warehouse file: the server process must be its only user

@@ -195,13 +195,25 @@ def test_the_byte_ceiling_goes_with_every_query(
     assert "bytes billed" in line.getMessage() and getattr(line, "org_slug", None) == "acmecorp"
 
 
-def test_freshness_names_the_latest_complete_run_per_provider(tenant: Tenant) -> None:
-    run_id = submit(tenant, YESTERDAY).get_json()["pipeline_logging_id"]
+def test_a_real_run_is_what_the_api_answers_with_its_freshness(tenant: Tenant) -> None:
+    """The billing pipeline's own FOCUS rows (focus_gcp, under the view), read back through the API."""
+    days = [YESTERDAY - timedelta(days=1), YESTERDAY]
+    run_ids = [submit(tenant, day).get_json()["pipeline_logging_id"] for day in days]
     deliver_all()
-    day = YESTERDAY.isoformat()
-    body = _get(tenant.headers, start=day, end=day).get_json()
-    (gcp,) = body["freshness"]
-    assert gcp["provider"] == "gcp" and gcp["pipeline_logging_id"] == run_id and gcp["date"] == day
+    start, end = days[0].isoformat(), days[-1].isoformat()
+    body = _get(tenant.headers, start=start, end=end, group_by="day,provider,service").get_json()
+    # the same sums, by a query of the pipeline's table (not the view), in the warehouse
+    expected = tenant.backend.warehouses.platform().execute_native(  # type: ignore[attr-defined]
+        "SELECT CAST(x_ChargeDate AS VARCHAR), ProviderName, ServiceName, BillingCurrency, SUM(BilledCost)"
+        ' FROM "cloudact-local".acmecorp.focus_gcp WHERE x_ChargeDate BETWEEN $1 AND $2 GROUP BY ALL',
+        [days[0], days[-1]],
+    )
+    assert expected, "the billing runs wrote no FOCUS rows"
+    got = {(r["day"], r["provider"], r["service"], r["currency"]): Decimal(r["amount"]) for r in body["rows"]}
+    assert got == {(d, p, svc, cur): amount for d, p, svc, cur, amount in expected}
+    assert {day for day, *_ in got} == {start, end} and {provider for _, provider, *_ in got} == {"Google Cloud"}
+    (gcp,) = body["freshness"]  # the latest COMPLETE run of the provider: the second one
+    assert gcp["provider"] == "gcp" and gcp["pipeline_logging_id"] == run_ids[-1] and gcp["date"] == end
     assert gcp["source_watermark"]
 
 
