@@ -336,7 +336,7 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
         if doc["passed"] and doc["api_key"]:
             say(
                 "\nNext: serve the demo's data and query it yourself.\n"
-                f"  cloudact serve --data-dir {shown}\n"
+                f"  cloudact --data-dir {shown} serve\n"
                 "  open http://127.0.0.1:8080/ and paste the key below: the web console (runs, costs)\n"
                 f"  export CLOUDACT_API_KEY={doc['api_key']}   # acmecorp's API key (local to this machine)\n"
                 "  curl -s 'http://127.0.0.1:8080/api/v1/pipelines/runs?page_size=5' "

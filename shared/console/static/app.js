@@ -49,6 +49,12 @@
     return s < 120 ? s.toFixed(1) + " s" : Math.round(s / 60) + " min";
   }
 
+  // a time reads as one; a digest (an API source's watermark) is shown by its first characters
+  function shortWatermark(value) {
+    const text = String(value);
+    return /^\d{4}-\d{2}-\d{2}T/.test(text) ? when(text) : text.length > 19 ? text.slice(0, 18) + "…" : text;
+  }
+
   function when(value) { return value ? String(value).replace("T", " ").replace(/\.\d+Z$/, "Z") : ""; }
 
   // exact decimal strings (9 places) added with BigInt: amounts are never floats here
@@ -381,7 +387,7 @@
         rect.append(svg("title", {}, day + " · " + name + ": " + money(amount, currency)));
         chart.append(rect);
       });
-      if (days.length <= 31 ? true : dayIndex % Math.ceil(days.length / 15) === 0) {
+      if (dayIndex % Math.ceil(days.length / 15) === 0) { // at most 15 labels: they must not overlap
         chart.append(svg("text", { x: (x + bar / 2).toFixed(2), y: height - bottom + 16, class: "axis", "text-anchor": "middle" }, day.slice(5)));
       }
     });
@@ -408,7 +414,7 @@
       api("GET", costQuery("sub_account")),
     ]);
     const fresh = daily.freshness.map((item) => item.provider + ": data of " + (item.date || "?") + " loaded " + when(item.completed_at) +
-      (item.source_watermark ? " (source watermark " + when(item.source_watermark) + ")" : ""));
+      (item.source_watermark ? " (source watermark " + shortWatermark(item.source_watermark) + ")" : ""));
     $("freshness").textContent = fresh.length ? "Freshness — " + fresh.join("; ") : "No completed run yet.";
     const totals = clear($("totals"));
     for (const total of daily.totals) totals.append(el("div", { class: "total", "data-currency": total.currency, "data-amount": total.amount }, el("span", { class: "muted" }, "Total " + total.currency), el("strong", {}, money(total.amount, total.currency))));
