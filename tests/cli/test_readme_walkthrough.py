@@ -3,8 +3,12 @@ against a real ``cloudact serve`` subprocess (its own port, its own folder)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import subprocess
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 from shared.settings import PROJECT_ROOT
@@ -50,7 +54,25 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert "check_source_changed done, extract_transform done, load done" in text
     assert "9 days, 0 rows in 2 of them, 1 unchanged since their last run" in text
     assert "no source rows for 2025-10-30 in `my-billing-project." in text
+    # the cost report's totals are the sample export's own, computed here from the file
+    for currency, total in sample_billed_totals("2025-11-01", "2025-11-07").items():
+        reported = re.search(rf"total billed cost 2025-11-01..2025-11-07: (\S+) {currency}", text)
+        assert reported and Decimal(reported.group(1)) == total, (currency, total, text[-600:])
     # SIGTERM stops serve cleanly
     assert code == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
+
+
+def sample_billed_totals(first: str, last: str) -> dict[str, Decimal]:
+    """Σ cost + Σ credits per currency over the usage days, read straight from the sample file."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    path = PROJECT_ROOT / "docs" / "examples" / "gcp_billing_export_sample.json.gz"
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            row = json.loads(line, parse_float=Decimal)
+            if first <= row["usage_start_time"][:10] <= last:
+                credits = sum((credit["amount"] for credit in row["credits"]), Decimal(0))
+                totals[row["currency"]] += row["cost"] + credits
+    assert totals, "the sample has rows in the range"
+    return dict(totals)
