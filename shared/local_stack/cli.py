@@ -838,16 +838,6 @@ def validate(paths: tuple[Path, ...]) -> None:
     sys.exit(1 if problems else 0)
 
 
-def _add_focus_export() -> None:
-    # its own module: the command and its download are reused by the demo
-    from shared.local_stack.focus_cli import focus_export
-
-    main.add_command(focus_export)
-
-
-_add_focus_export()
-
-
 # -- costs --------------------------------------------------------------------------------------
 @main.command("costs")
 @click.argument("org_slug")
@@ -897,3 +887,9 @@ def costs(
         click.echo(json.dumps(report, indent=2))
         return
     emit(report, lambda doc: click.echo(cost_table(doc)))
+
+
+# `focus-export` has its own module (the demo reuses its download). Importing it registers the
+# command on `main`; it comes last, so whichever of the two modules is imported first, the other
+# finds what it needs already defined.
+from shared.local_stack import focus_cli  # noqa: E402, F401

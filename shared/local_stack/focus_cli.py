@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import click
 
-from shared.local_stack.cli import CliError, api_options, emit, say
+from shared.local_stack.cli import CliError, api_options, emit, main, say
 
 MEDIA_TYPES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 
@@ -58,7 +58,7 @@ def download(base_url: str, api_key: str, org: str, start: date, end: date, out:
     return out.stat().st_size
 
 
-@click.command("focus-export")
+@main.command("focus-export")
 @click.argument("org")
 @click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First charge day (YYYY-MM-DD).")
 @click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last charge day, included.")

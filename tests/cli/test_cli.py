@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -262,3 +264,15 @@ def test_a_warehouse_file_held_by_another_program_is_one_line(tmp_path: Path) ->
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "lock" in lines[0] and f"PID {holder.pid}" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("first", ["shared.local_stack.focus_cli", "shared.local_stack.demo", "shared.local_stack.cli"])
+def test_every_cli_module_imports_on_its_own_and_registers_focus_export(first: str) -> None:
+    # a fresh interpreter, so the import order is the one named (the demo imports the FOCUS download)
+    program = (
+        f"import importlib; importlib.import_module({first!r}); "
+        "import shared.local_stack.focus_cli; from shared.local_stack.cli import main; "
+        "assert 'focus-export' in main.commands"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
