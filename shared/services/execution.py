@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.domain.integrations import IntegrationSecret
 from shared.domain.runs import ACTIVE, Run, RunMessage, RunStatus, iso, parse_iso, utcnow
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
-from shared.pipelines.context import IntegrationSecret, StepContext
+from shared.pipelines.context import StepContext
 from shared.pipelines.runner import RunResult, run_pipeline
 from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
