@@ -41,7 +41,7 @@ def _admin(request: Request) -> Backend:
     from shared.services import auth
     from shared.settings import get_settings
 
-    auth.authenticate_admin(get_settings(), request.headers.get("X-Admin-Key"))
+    auth.authenticate_admin(runtime.admin_key(get_settings()), request.headers.get("X-Admin-Key"))
     return runtime.backend()
 
 
