@@ -15,7 +15,10 @@ FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed
 PYTHON312 ?=
 
-.PHONY: demo test lint install bench clean focus-validator
+# the console's browser tests drive Debian's chromium through its chromium-driver (CI runs as root)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint install bench clean focus-validator browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +51,12 @@ focus-validator: $(FOCUS_STAMP)
 
 install: $(DEV_STAMP)
 
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	fi
+
 # the demo ends with the validator's verdict on its FOCUS export when the validator is installed
 demo: $(RUNTIME_STAMP)
 	$(BIN)/cloudact --data-dir .cloudact-demo demo
@@ -60,8 +69,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(CHECKOV_STAMP) $(FOCUS_STAMP)
+test: lint $(CHECKOV_STAMP) $(FOCUS_STAMP) browser
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(FOCUS_VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(FOCUS_VENV) .cloudact-demo .pytest_cache .mypy_cache .ruff_cache artifacts

@@ -65,6 +65,13 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     if fan:
         figure = f"one tick over {fan['orgs']:,} orgs, {fan['runs_created']:,} runs queued"
         targets.append(_target("6 fan-out", figure, fan["tick_s"], "<=", None, unit=" s"))
+    costs = results.get("costs")
+    if costs:
+        figure = (
+            f"cost API p50, {costs['window_days']} days by {costs['group_by']}, "
+            f"{costs['days']} days x {costs['providers']} providers"
+        )
+        targets.append(_target("8 cost API", figure, costs["p50_ms"], "<=", 50.0, unit=" ms"))
     return targets
 
 
@@ -396,6 +403,37 @@ def history_section(history: dict[str, Any]) -> list[str]:
     ]
 
 
+COSTS_COLUMNS: list[Column] = [
+    ("FOCUS rows", lambda c: f"{c['focus_rows']:,}"),
+    ("days x providers", lambda c: f"{c['days']} x {c['providers']}"),
+    ("window", lambda c: f"{c['window_days']} days by {c['group_by']}"),
+    ("rows per answer", lambda c: ", ".join(f"{n:,}" for n in c["answer_rows"])),
+    ("requests", lambda c: f"{c['requests']:,}"),
+    ("p50 (ms)", lambda c: f"{c['p50_ms']:.1f}"),
+    ("p90 (ms)", lambda c: f"{c['p90_ms']:.1f}"),
+    ("p99 (ms)", lambda c: f"{c['p99_ms']:.1f}"),
+    ("server peak RSS (MiB)", lambda c: f"{c['server_peak_rss_mb']:.0f}"),
+]
+
+
+def _costs_section(costs: dict[str, Any]) -> list[str]:
+    return [
+        "## 8. Cost API",
+        "",
+        f"A year of FOCUS rows ({costs['days']} days; three providers, 14 services, 10 sub-accounts, 4 regions) "
+        "written straight into FOCUS tables under the org's `focus_costs` view (`bench/focus_data.py`), then "
+        "the API gateway in its own process (which then holds the warehouse file, as `cloudact serve` does) "
+        "and, from this process, "
+        f"`GET /api/v1/costs/{{org}}` for {costs['window_days']} days grouped by `{costs['group_by']}`, one "
+        "request at a time, over windows a week apart across the year. Each latency is one request's wall time "
+        "at the client, TCP connect included (Werkzeug closes the connection after every answer). Target: "
+        "p50 <= 50 ms.",
+        "",
+        *_table(COSTS_COLUMNS, [costs]),
+        "",
+    ]
+
+
 MISSES = Path(__file__).resolve().parent / "misses.md"
 
 
@@ -443,4 +481,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
         out += _fanout_section(results["fanout"])
     if results.get("history"):
         out += history_section(results["history"])
+    if results.get("costs"):
+        out += _costs_section(results["costs"])
     return "\n".join(out)

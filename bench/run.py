@@ -21,7 +21,7 @@ from bench import machine, report
 from bench.common import PROJECT_ROOT
 from bench.exports import DEFAULT_CACHE_DIR
 
-SECTIONS = ("pipeline", "alternative", "cold_start", "api", "fanout", "history")
+SECTIONS = ("pipeline", "alternative", "cold_start", "api", "fanout", "history", "costs")
 FULL = {
     "sizes": [1_000_000, 3_000_000, 10_000_000],
     "alt_sizes": [1_000_000, 10_000_000],
@@ -34,6 +34,8 @@ FULL = {
     "fanout_repeats": 3,
     "history_days": [30, 365, 1095],
     "history_rows_per_day": 10_000,
+    "costs_requests": 200,
+    "costs_days": 365,
 }
 QUICK = {
     "sizes": [100_000, 300_000],
@@ -47,6 +49,8 @@ QUICK = {
     "fanout_repeats": 1,
     "history_days": [30, 90],
     "history_rows_per_day": 1_000,
+    "costs_requests": 20,
+    "costs_days": 120,
 }
 DOCS_PATH = PROJECT_ROOT / "docs" / "benchmarks.md"
 COMMAND = ".venv/bin/python -m bench"
@@ -75,6 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fanout-repeats", type=int, help="repeated ticks timed (section 6)")
     parser.add_argument("--history-days", type=_sizes, help="days of export history compared (section 7)")
     parser.add_argument("--history-rows-per-day", type=int, help="export rows per day of history (section 7)")
+    parser.add_argument("--costs-requests", type=int, help="cost API requests timed (section 8)")
+    parser.add_argument("--costs-days", type=int, help="days of FOCUS rows behind the cost API (section 8, >= 90)")
     parser.add_argument("--poll-ms", type=float, default=5.0, help="status polling interval while a run is going")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="generated exports, work files")
     parser.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "bench" / "results")
@@ -96,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_sections(args: argparse.Namespace, say: Any) -> dict[str, Any]:
-    from bench import alternative, api_load, cold_start, fanout, history, pipeline
+    from bench import alternative, api_load, cold_start, costs, fanout, history, pipeline
 
     sections = args.sections.split(",")
     poll_s = args.poll_ms / 1000
@@ -120,6 +126,11 @@ def run_sections(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         say("7. A day's run as history grows")
         results["history"] = history.run(
             args.rounds, poll_s, args.cache_dir, say, tuple(args.history_days), args.history_rows_per_day
+        )
+    if "costs" in sections:
+        say("8. Cost API")
+        results["costs"] = costs.run(
+            args.costs_requests, args.costs_days, costs.ACCOUNTS, costs.REGIONS, args.cache_dir, say
         )
     return results
 

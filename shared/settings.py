@@ -120,6 +120,8 @@ class Settings:
     """The platform's ceiling on one query's billed bytes; a step may ask for less, never more."""
     bq_api_endpoint: str | None = None
     """A BigQuery API endpoint other than Google's (an emulator); used with anonymous credentials."""
+    costs_max_bytes_billed: int = 10 * 1024**3
+    """The ceiling on one cost API query's billed bytes (a year of an org's FOCUS rows fits well within)."""
     # -- vendors' HTTP APIs (each provider names its own base-URL variable) ----------------------
     vendor_timeout_s: float = 30.0
     """Timeout of one call to a vendor's API (connect: at most 10 s)."""
@@ -167,6 +169,7 @@ class Settings:
             bq_location=os.environ.get("CLOUDACT_BQ_LOCATION") or "US",
             max_bytes_billed=_int("CLOUDACT_MAX_BYTES_BILLED", 100 * 1024**3),
             bq_api_endpoint=os.environ.get("CLOUDACT_BQ_API_ENDPOINT") or None,
+            costs_max_bytes_billed=_int("CLOUDACT_COSTS_MAX_BYTES_BILLED", 10 * 1024**3),
             vendor_timeout_s=_int("CLOUDACT_VENDOR_TIMEOUT_S", 30),
             vendor_retry_budget_s=_int("CLOUDACT_VENDOR_RETRY_BUDGET_S", 60),
         )

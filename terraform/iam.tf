@@ -11,6 +11,7 @@ locals {
     for name, role in {
       submit    = "roles/datastore.user"
       status    = "roles/datastore.viewer"
+      costs     = "roles/datastore.viewer"
       execute   = "roles/datastore.user"
       admin     = "roles/datastore.user"
       scheduler = "roles/datastore.user"
@@ -22,8 +23,8 @@ locals {
 
   # Who runs BigQuery jobs in the platform project: execute and admin for their queries and
   # loads, the scheduler for the run-history MERGE of the runs its reaper fails, status for the
-  # FOCUS export's query.
-  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler", "status"] : name if contains(keys(local.functions), name)])
+  # FOCUS export's query, costs for the cost API's reads.
+  bigquery_job_users = toset([for name in ["execute", "admin", "scheduler", "status", "costs"] : name if contains(keys(local.functions), name)])
 
   role_id_prefix = replace(var.name_prefix, "-", "_")
 }
@@ -127,6 +128,16 @@ resource "google_project_iam_custom_role" "table_reader" {
   permissions = ["bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData"]
 
   depends_on = [google_project_service.enabled]
+}
+
+# costs - reads the org's focus_costs view and the FOCUS tables under it (the cost API), with the
+#          same read-only role as status: no write, no table or dataset creation. Project-level for
+#          the same reason; the function only ever names the caller's own dataset, taken from the
+#          org record of the authenticated key.
+resource "google_project_iam_member" "costs_reads_org_tables" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.table_reader.name
+  member  = google_service_account.function["costs"].member
 }
 
 resource "google_project_iam_member" "admin_creates_org_datasets" {

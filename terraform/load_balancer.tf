@@ -1,6 +1,6 @@
 # ---------------------------------------------------------------------------------------------
 # The single HTTPS entry: a global external Application Load Balancer, created when
-# var.api_domains is set. Serverless NEGs route by path prefix to the three public functions,
+# var.api_domains is set. Serverless NEGs route by path prefix to the public functions,
 # which then accept traffic only from it (ingress ALLOW_INTERNAL_AND_GCLB). Only HTTPS is
 # served: no port 80 listener, so no client can send its API key in clear text.
 # docs/deploy.md explains why this rather than API Gateway.
@@ -16,6 +16,8 @@ locals {
     submit = ["/api/v1/pipelines/run/*", "/api/v1/pipelines/backfill/*"]
     status = ["/api/v1/pipelines/runs", "/api/v1/pipelines/runs/*", "/api/v1/pipelines/backfills/*", "/api/v1/focus/*"]
     admin  = ["/api/v1/admin/*", "/api/v1/integrations/*"]
+    # the costs function also serves the web console's static files (shared/console)
+    costs = ["/api/v1/costs/*", "/api/v1/pipelines", "/api/v1/pipelines/", "/console/*"]
   }
   api_backends = local.api_via_load_balancer ? local.public_functions : toset([])
 }
@@ -79,6 +81,16 @@ resource "google_compute_url_map" "api" {
       content {
         paths   = path_rule.value
         service = google_compute_backend_service.api[path_rule.key].id
+      }
+    }
+
+    # the site's root opens the web console
+    path_rule {
+      paths = ["/"]
+      url_redirect {
+        path_redirect          = "/console/"
+        redirect_response_code = "FOUND"
+        strip_query            = true
       }
     }
   }

@@ -46,6 +46,20 @@ locals {
       reads_admin_key = true
       env             = {}
     }
+    costs = {
+      description     = "Reads the caller's costs from its FOCUS view and lists the pipelines it can run (read-only)"
+      entry_point     = "costs"
+      public          = true # the console and API clients call it; the API key is checked in the function
+      memory          = "256Mi"
+      timeout_seconds = 60
+      max_instances   = 20
+      min_instances   = 0
+      reads_admin_key = false
+      env = {
+        # the ceiling on one cost query's billed bytes (the platform's CLOUDACT_MAX_BYTES_BILLED still caps it)
+        CLOUDACT_COSTS_MAX_BYTES_BILLED = tostring(var.costs_max_bytes_billed)
+      }
+    }
     execute = {
       description = "Runs one queued pipeline run (Pub/Sub push from the runs subscription)"
       # The HTTP entry that takes the push subscription's raw envelope and answers 204 (ack) or

@@ -253,6 +253,17 @@ variable "admin_key_secret_version" {
 # Entry
 # ---------------------------------------------------------------------------------------------
 
+variable "costs_max_bytes_billed" {
+  type        = number
+  description = "Ceiling on the bytes one cost API query may bill (maximum_bytes_billed); a query over it fails instead of scanning more."
+  default     = 10737418240
+
+  validation {
+    condition     = var.costs_max_bytes_billed >= 10485760
+    error_message = "costs_max_bytes_billed must be at least 10 MiB (BigQuery bills at least 10 MB per query)."
+  }
+}
+
 variable "api_domains" {
   type        = list(string)
   description = "Domain names of the single HTTPS entry (global external Application Load Balancer with a Google-managed certificate). Empty: no load balancer; submit, status and admin are then reached at their own function URLs (see outputs)."

@@ -336,7 +336,8 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
         if doc["passed"] and doc["api_key"]:
             say(
                 "\nNext: serve the demo's data and query it yourself.\n"
-                f"  cloudact serve --data-dir {shown}\n"
+                f"  cloudact --data-dir {shown} serve\n"
+                "  open http://127.0.0.1:8080/ and paste the key below: the web console (runs, costs)\n"
                 f"  export CLOUDACT_API_KEY={doc['api_key']}   # acmecorp's API key (local to this machine)\n"
                 "  curl -s 'http://127.0.0.1:8080/api/v1/pipelines/runs?page_size=5' "
                 '-H "X-API-Key: $CLOUDACT_API_KEY"\n'
@@ -845,3 +846,54 @@ def _add_focus_export() -> None:
 
 
 _add_focus_export()
+
+
+# -- costs --------------------------------------------------------------------------------------
+@main.command("costs")
+@click.argument("org_slug")
+@click.option("--start", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--end", required=True, help="Last day, YYYY-MM-DD (inclusive; at most 366 days in all).")
+@click.option(
+    "--by",
+    default="service",
+    show_default=True,
+    help="Up to 3 of day, month, provider, service, sub_account, region, charge_category (comma-separated).",
+)
+@click.option("--cost", type=click.Choice(["billed", "effective", "list"]), default="billed", show_default=True)
+@click.option("--provider", help="Only this ProviderName.")
+@click.option("--service", help="Only this ServiceName.")
+@click.option("--sub-account", help="Only this SubAccountId.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@api_options
+def costs(
+    org_slug: str,
+    start: str,
+    end: str,
+    by: str,
+    cost: str,
+    provider: str | None,
+    service: str | None,
+    sub_account: str | None,
+    fmt: str,
+    url: str,
+    api_key: str | None,
+) -> None:
+    """ORG_SLUG's costs from its FOCUS view, grouped, with one total per currency.
+
+    Reads through the API (never the warehouse file), so it works while `serve` runs."""
+    from urllib.parse import quote, urlencode
+
+    from shared.local_stack.reports import cost_table
+
+    client = _client(url, api_key)
+    query = {"start": start, "end": end, "group_by": by, "cost": cost}
+    query |= {k: v for k, v in {"provider": provider, "service": service, "sub_account": sub_account}.items() if v}
+    path = f"/api/v1/costs/{quote(org_slug, safe='')}?{urlencode(query)}"
+    if fmt == "csv":
+        click.echo(client.request_text(path, "text/csv"), nl=False)
+        return
+    report = client.request("GET", path)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    emit(report, lambda doc: click.echo(cost_table(doc)))

@@ -45,7 +45,15 @@ class ApiClient:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout_s: float = 30
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", **self.headers}
+        raw = self._send(method, path, body, "application/json", timeout_s)
+        return json.loads(raw) if raw else {}
+
+    def request_text(self, path: str, accept: str, *, timeout_s: float = 30) -> str:
+        """A GET answered in another format than JSON (``text/csv``); errors still come as JSON."""
+        return self._send("GET", path, None, accept, timeout_s).decode()
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, accept: str, timeout_s: float) -> bytes:
+        headers = {"Accept": accept, **self.headers}
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
         if self.api_key:
@@ -71,7 +79,7 @@ class ApiClient:
             raise ServerUnreachable(self.base_url, str(getattr(exc.reason, "strerror", None) or exc.reason)) from None
         except (ConnectionError, TimeoutError) as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
-        return json.loads(raw) if raw else {}
+        return bytes(raw)
 
     def run_pipeline(self, org: str, pipeline_path: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/pipelines/run/{org}/{pipeline_path}", params)

@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from shared import web
+from shared import console, web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
 from shared.json_input import loads_untrusted
@@ -39,6 +39,10 @@ ROUTE_PREFIXES = (
     ("/api/v1/scheduler/", "scheduler"),
     ("/api/v1/admin/", "admin"),
     ("/api/v1/integrations/", "admin"),
+    ("/api/v1/costs/", "costs"),
+    # last: the exact path /api/v1/pipelines (the catalog); longer paths matched above
+    ("/api/v1/pipelines/", "costs"),
+    ("/console/", "costs"),
 )
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -57,7 +61,7 @@ class ApiGateway:
     def __init__(self) -> None:
         from shared.local_stack import local_api
 
-        self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler")}
+        self.functions = {name: load_function(name) for name in ("submit", "status", "admin", "scheduler", "costs")}
         self.local_routes: WsgiApp = local_api.app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -72,6 +76,8 @@ class ApiGateway:
             if path.startswith(prefix) or path == prefix.rstrip("/"):
                 app: WsgiApp = self.functions[name]
                 return app(environ, start_response)
+        if path == "/":  # as the load balancer's url map does
+            return Response(status=302, headers={"Location": console.PREFIX})(environ, start_response)
         return web.error_response(NotFound("No such route"))(environ, start_response)
 
 

@@ -42,6 +42,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ["--quick", "--sizes", sizes, "--alt-sizes", str(SIZES[0]), "--rounds", "1", "--cold-rounds", "1",
          "--api-rounds", "1", "--api-seconds", "0.3", "--fanout-orgs", "10", "--fanout-repeats", "1",
          "--history-days", "30,60", "--history-rows-per-day", "300",
+         "--costs-requests", "3", "--costs-days", "90",
          "--cache-dir", str(work / "cache"), "--results-dir", str(work / "results"), "--no-docs"]
     )  # fmt: skip
     assert status == 0
@@ -84,7 +85,9 @@ def test_api_figures(results: dict[str, Any]) -> None:
 
 def test_every_target_is_judged(results: dict[str, Any]) -> None:
     judged = {target["section"] for target in results["targets"]}
-    assert judged == {"1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out", "7 history"}
+    assert judged == {
+        "1 pipeline", "2 scaling", "3 vs dlt", "4 cold start", "5 API", "6 fan-out", "7 history", "8 cost API"
+    }  # fmt: skip
     fan = results["fanout"]
     _positive(fan, ["tick_s", "runs_per_s", "per_org_ms", "repeat_tick_s"], "fanout")
     assert fan["runs_created"] == 10 * 3 and fan["failures"] == 0  # 10 orgs x the 3-day lookback
@@ -97,7 +100,7 @@ def test_markdown_renders(results: dict[str, Any]) -> None:
     from bench import report
 
     text = report.markdown(results, "python -m bench")
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## 8."):
         assert heading in text
 
 
@@ -116,3 +119,11 @@ def test_history_figures_and_the_bytes_a_run_reads(results: dict[str, Any]) -> N
     assert first["run_bytes_unpruned"] / first["run_bytes"] > 30 / 7 * 0.9  # 30 partitions against 7
     assert "credits.amount" in history["leaves"]["aggregate"] and "credits" not in history["leaves"]["aggregate"]
     assert history["leaves"]["watermark"] == ["export_time", "usage_start_time"]
+
+
+def test_cost_api_figures(results: dict[str, Any]) -> None:
+    costs = results["costs"]
+    _positive(costs, ["p50_ms", "p90_ms", "p99_ms", "focus_rows", "server_peak_rss_mb"], "costs")
+    # every answer had one row per day and service: the query answered what was asked
+    assert costs["answer_rows"] == [costs["answer_rows_expected"]] == [90 * 14]
+    assert any(target["section"] == "8 cost API" and target["unit"] == " ms" for target in results["targets"])

@@ -199,7 +199,7 @@ def test_demo_keeps_to_its_own_folder_and_says_what_next(tmp_path: Path) -> None
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert (served_folder / "precious.txt").exists()
     assert (tmp_path / ".cloudact-demo" / ".created-by-cloudact-demo").exists()
-    assert "cloudact serve --data-dir .cloudact-demo" in demo.stdout
+    assert "cloudact --data-dir .cloudact-demo serve" in demo.stdout
     assert "export CLOUDACT_API_KEY=acmecorp_api_" in demo.stdout
     assert "curl -s" in demo.stdout
     for keep in ((), ("--keep",)):

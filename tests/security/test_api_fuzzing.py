@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.generation.meta import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from bench import focus_data
 from shared import runtime, web
 from shared.local_stack.server import OPENAPI, ApiGateway
 from tests.conftest import ADMIN_KEY, EXPORT_TABLE, onboard
@@ -21,6 +24,7 @@ _state: dict[str, Any] = {}
 SCHEMA_VALID_BUT_REFUSED = {
     "/api/v1/pipelines/runs": "a page token is an opaque cursor the server issued; any other string is 400",
     "/api/v1/scheduler/tick": "the schedule time must be within a week of now",
+    "/api/v1/costs/{org_slug}": "end must not precede start, and the range spans at most 366 days",
     # JSON Schema's date format has no bounds, and today moves: the document gives the range in words
     "/api/v1/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}": "a date is from 2010-01-01 to today",
     "/api/v1/pipelines/run/{org_slug}/{provider}/{pipeline}": "a date is from 2010-01-01 to today",
@@ -47,6 +51,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     spec = ExportSpec(table_id=EXPORT_TABLE, rows=2_000, days=2)
     _state["tenant"] = onboard(runtime.backend(), "acmecorp", spec)
+    # FOCUS rows with tenant-controlled names, so the cost API's real query path is what is fuzzed
+    rows = [
+        focus_data.FocusRow(date(2025, 1, 1) + timedelta(days=n), "Google Cloud", name, Decimal("1.5"))
+        for n in range(3)
+        for name in ("Compute Engine", "<img src=x onerror=alert(1)>", "é\u202e")
+    ]
+    focus_data.write(runtime.backend().warehouses.platform(), "acmecorp", rows)
     yield
     runtime.reset()
     web._limiter = None

@@ -42,6 +42,10 @@ def test_org_a_cannot_touch_org_b(tenant: Tenant, other: Tenant) -> None:
     assert status.get(f"/api/v1/pipelines/runs/{b_run}", headers=a).status_code == 404
     listed = status.get("/api/v1/pipelines/runs", headers=a).get_json()
     assert b_run not in json.dumps(listed) and "globex" not in json.dumps(listed)
+    costs = function_client("costs")
+    day = {"start": YESTERDAY.isoformat(), "end": YESTERDAY.isoformat()}
+    assert costs.get("/api/v1/costs/globex", query_string=day, headers=a).status_code == 403
+    assert "globex" not in costs.get("/api/v1/pipelines", headers=a).get_data(as_text=True)
     admin = function_client("admin")
     assert admin.get("/api/v1/integrations/globex", headers=a).status_code == 403
     assert admin.delete("/api/v1/integrations/globex/gcp", headers=a).status_code == 403
@@ -110,6 +114,7 @@ def test_hostile_values_on_every_route_get_only_4xx(tenant: Tenant) -> None:
         ("admin", "DELETE", "/api/v1/admin/orgs/{org_slug}/api-keys/{key_id}"),
         ("admin", "PUT", "/api/v1/integrations/{org_slug}/{provider}"),
         ("admin", "GET", "/api/v1/integrations/{org_slug}"),
+        ("costs", "GET", "/api/v1/costs/{org_slug}"),
     ]
     headers = {**tenant.headers, "X-Admin-Key": ADMIN_KEY}
     checked = 0
@@ -131,6 +136,10 @@ def test_hostile_values_on_every_route_get_only_4xx(tenant: Tenant) -> None:
             "/api/v1/pipelines/runs", query_string={"status": value, "pipeline_id": value}, headers=tenant.headers
         )
         assert response.status_code == 400
+        for name in ("start", "end", "group_by", "cost"):
+            query = {"start": "2025-01-01", "end": "2025-01-02", name: value}
+            response = function_client("costs").get("/api/v1/costs/acmecorp", query_string=query, headers=headers)
+            assert response.status_code == 400 and response.get_json()["error"]["field"] == name
     assert checked > 80
 
 

@@ -123,7 +123,7 @@ def test_every_function_has_its_own_service_account_and_explicit_ingress(module:
     assert 'ingress = spec.public ? local.public_ingress : "ALLOW_INTERNAL_ONLY"' in module.locals["functions"]
     assert module.locals["public_ingress"] == '${local.api_via_load_balancer ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"}'
     specs = _function_specs(module)
-    assert {name for name, spec in specs.items() if spec["public"] is True} == {"submit", "status", "admin"}
+    assert {name for name, spec in specs.items() if spec["public"] is True} == {"submit", "status", "admin", "costs"}
     assert all(isinstance(spec["public"], bool) for spec in specs.values())
     # no other resource creates or passes a function identity
     assert set(module.resources_of("google_cloudfunctions2_function")) == {"function"}
@@ -349,9 +349,13 @@ def test_bigquery_rights_are_narrower_than_project_wide_data_editor(module: hcl.
     assert roles["table_reader"] == ["bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData"]
     assert module.resource("google_project_iam_member", "status_reads_focus_tables")["member"] == _member("status")
     assert clean(module.locals["bigquery_job_users"]) == (
-        '${toset([for name in ["execute", "admin", "scheduler", "status"] : name'
+        '${toset([for name in ["execute", "admin", "scheduler", "status", "costs"] : name'
         " if contains(keys(local.functions), name)])}"
     )
+    # the cost API reads, and only reads: the same read-only role
+    costs_grant = module.resource("google_project_iam_member", "costs_reads_org_tables")
+    assert costs_grant["member"] == _member("costs")
+    assert costs_grant["role"] == "${google_project_iam_custom_role.table_reader.name}"
 
 
 def test_firestore_grants_are_held_to_the_platform_database(module: hcl.Module) -> None:
@@ -560,7 +564,7 @@ def test_private_functions_are_exactly_the_non_public_ones(module: hcl.Module) -
     specs = _function_specs(module)
     assert set(PRIVATE_FUNCTIONS) <= set(FUNCTION_FOLDERS)
     assert {name for name, spec in specs.items() if spec["public"] is False} == set(PRIVATE_FUNCTIONS)
-    assert set(API_FUNCTIONS) == {"submit", "status", "admin"}
+    assert set(API_FUNCTIONS) == {"submit", "status", "admin", "costs"}
 
 
 # Every function but the PRIVATE_FUNCTIONS (execute, scheduler), which must not be behind it.
