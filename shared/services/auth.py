@@ -9,7 +9,6 @@ from shared.domain import api_keys
 from shared.domain.orgs import Organization
 from shared.errors import Forbidden, Unauthenticated
 from shared.ports import Store
-from shared.settings import Settings
 
 # One message for every refusal, so a caller cannot tell a missing key from an unknown or revoked one;
 # the hint is for the caller who sent the key elsewhere (an Authorization: Bearer header, a query).
@@ -49,13 +48,6 @@ def authenticate_for(store: Store, presented: str | None, path_org_slug: str) ->
     org = authenticate(store, presented)
     authorize(org, path_org_slug)
     return org
-
-
-def admin_key(settings: Settings) -> str:
-    """The admin credential this process accepts; where it comes from is the runtime's business."""
-    from shared import runtime
-
-    return runtime.admin_key(settings)
 
 
 def authenticate_admin(expected: str, presented: str | None) -> None:
