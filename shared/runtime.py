@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, Unauthenticated
 from shared.ports import Backend, KeyManager, RunQueue, Store, TokenVerifier, WarehouseFactory
 from shared.settings import Settings, get_settings
 
@@ -103,6 +103,18 @@ def reset() -> None:
                 close()
         _backend = None
     get_settings.cache_clear()
+
+
+def admin_key(settings: Settings) -> str:
+    """The admin credential: from settings (a deployment's secret), or on the local stack a file the
+    local adapters create on first use."""
+    if settings.admin_key:
+        return settings.admin_key
+    if settings.backend != "local":
+        raise Unauthenticated("Admin credential not configured")
+    from shared.adapters.local.admin_key import read_or_create
+
+    return read_or_create(settings.data_dir / "admin.key")
 
 
 def token_verifier() -> TokenVerifier:

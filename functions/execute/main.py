@@ -13,10 +13,31 @@ line up).
 
 from __future__ import annotations
 
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+
 import functions_framework
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from shared.domain.runs import RunMessage
+
+
+def _run_message(data: Any) -> RunMessage | None:
+    """The run message from a ``{"message": {"data": <base64 JSON>}}`` envelope (a CloudEvent's data
+    or a push body); None if it is not one."""
+    from shared.domain.runs import RunMessage
+    from shared.json_input import loads_untrusted
+
+    try:
+        encoded = data["message"]["data"]
+        fields = loads_untrusted(base64.b64decode(encoded, validate=True))
+        return RunMessage(**fields) if isinstance(fields, dict) else None
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
 
 
 @functions_framework.cloud_event
@@ -27,7 +48,7 @@ def execute(cloud_event: CloudEvent) -> None:
     from shared.services import execution
     from shared.settings import get_settings
 
-    message = execution.decode_pubsub_data(cloud_event.data)
+    message = _run_message(cloud_event.data)
     if message is None:
         get_logger("execute").error("unreadable run message dropped")
         return
@@ -53,7 +74,7 @@ def execute_push(request: Request) -> Response:
         envelope = loads_untrusted(request.get_data())
     except UntrustedJsonError:
         envelope = None
-    message = execution.decode_pubsub_data(envelope)
+    message = _run_message(envelope)
     if message is None:
         # acknowledged: an unreadable message stays unreadable, redelivering it cannot help
         get_logger("execute").error("unreadable run message dropped")

@@ -50,6 +50,14 @@ class Integration:
         }
 
 
+@dataclass(frozen=True)
+class IntegrationSecret:
+    """An integration as the worker holds it once decrypted: never stored, logged or returned."""
+
+    metadata: dict[str, Any]
+    credentials: dict[str, Any] = field(repr=False)
+
+
 def associated_data(org_slug: str, integration_type: str) -> bytes:
     """Binds a ciphertext to its org and provider: it will not decrypt as anyone else's."""
     return f"cloudact:integration:{org_slug}:{integration_type}".encode()

@@ -212,13 +212,12 @@ def serve(host: str, port: int) -> None:
     from shared import runtime
     from shared.local_stack.folder_lock import FolderLock
     from shared.local_stack.server import LocalStack
-    from shared.services.auth import admin_key
     from shared.settings import get_settings
 
     settings = get_settings()
     lock = FolderLock(settings.data_dir).acquire("cloudact serve")
     try:
-        admin_key(settings)  # created now so its file exists for the operator
+        runtime.admin_key(settings)  # created now so its file exists for the operator
         if settings.backend == "local":
             runtime.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
         try:
@@ -297,7 +296,7 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
     from shared.local_stack.demo import run_demo
     from shared.local_stack.folder_lock import FolderLock
     from shared.local_stack.server import LocalStack
-    from shared.services.auth import admin_key
+    from shared.runtime import admin_key
     from shared.settings import get_settings
 
     if not verbose:  # the story is told on stdout; warnings and errors still reach stderr

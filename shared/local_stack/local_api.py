@@ -30,11 +30,12 @@ def _warehouse() -> Any:
 
 
 def _admin(request: Request) -> dict[str, Any]:
+    from shared import runtime
     from shared.services.auth import authenticate_admin
     from shared.settings import get_settings
 
     settings = get_settings()
-    authenticate_admin(settings, request.headers.get("X-Admin-Key"))
+    authenticate_admin(runtime.admin_key(settings), request.headers.get("X-Admin-Key"))
     return web.read_json(request, settings.max_body_bytes)
 
 

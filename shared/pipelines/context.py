@@ -6,16 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.integrations import IntegrationSecret
 from shared.domain.orgs import Organization
 from shared.domain.runs import Run
 from shared.pipelines.config import PipelineConfig
 from shared.ports import JobLabels, WarehouseFactory
-
-
-@dataclass(frozen=True)
-class IntegrationSecret:
-    metadata: dict[str, Any]
-    credentials: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)

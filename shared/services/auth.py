@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 
 from shared.domain import api_keys
 from shared.domain.orgs import Organization
 from shared.errors import Forbidden, Unauthenticated
 from shared.ports import Store
-from shared.settings import Settings
 
 # One message for every refusal, so a caller cannot tell a missing key from an unknown or revoked one;
 # the hint is for the caller who sent the key elsewhere (an Authorization: Bearer header, a query).
@@ -54,27 +50,10 @@ def authenticate_for(store: Store, presented: str | None, path_org_slug: str) ->
     return org
 
 
-def admin_key(settings: Settings) -> str:
-    """The admin credential: from settings, or (local stack) a file created on first use, 0600."""
-    if settings.admin_key:
-        return settings.admin_key
-    if settings.backend != "local":
-        raise Unauthenticated("Admin credential not configured")
-    path = Path(settings.data_dir) / "admin.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    key = "cloudact_admin_" + secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
-
-
-def authenticate_admin(settings: Settings, presented: str | None) -> None:
+def authenticate_admin(expected: str, presented: str | None) -> None:
+    """Checks ``presented`` against the admin key ``expected``, in constant time."""
     presented = (presented or "").strip()
-    expected = hashlib.sha256(admin_key(settings).encode()).digest()
-    given = hashlib.sha256((presented or "").encode()).digest()
-    if not presented or not hmac.compare_digest(expected, given):
+    expected_digest = hashlib.sha256(expected.encode()).digest()
+    given = hashlib.sha256(presented.encode()).digest()
+    if not presented or not hmac.compare_digest(expected_digest, given):
         raise Unauthenticated("Admin credential missing or invalid")

@@ -12,21 +12,19 @@ The return value tells the caller to acknowledge; a raised ``TransientError`` as
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.domain.integrations import IntegrationSecret
 from shared.domain.runs import ACTIVE, Run, RunMessage, RunStatus, iso, parse_iso, utcnow
 from shared.errors import CloudActError, TerminalError, TransientError
-from shared.json_input import loads_untrusted
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
-from shared.pipelines.context import IntegrationSecret, StepContext
+from shared.pipelines.context import StepContext
 from shared.pipelines.runner import RunResult, run_pipeline
 from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
@@ -42,16 +40,6 @@ class Outcome(StrEnum):
     """Already claimed or finished by another delivery: acknowledged, nothing done."""
     DROPPED = "DROPPED"
     """Unreadable message or unknown run: acknowledged, since retrying cannot help."""
-
-
-def decode_pubsub_data(data: Any) -> RunMessage | None:
-    """The run message from a ``messagePublished`` CloudEvent's data; None if it is not one."""
-    try:
-        encoded = data["message"]["data"]
-        fields = loads_untrusted(base64.b64decode(encoded, validate=True))
-        return RunMessage(**fields) if isinstance(fields, dict) else None
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        return None
 
 
 class ClaimLost(TerminalError):

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared import providers
-from shared.domain.integrations import Integration, associated_data
+from shared.domain.integrations import Integration, IntegrationSecret, associated_data
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
 from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound, TerminalError
 from shared.json_input import UntrustedJsonError, loads_untrusted
-from shared.pipelines.context import IntegrationSecret
 from shared.ports import Backend
 from shared.settings import get_settings
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.domain import identifiers
 from shared.domain.orgs import Organization
-from shared.domain.runs import PipelineRef, Run, iso, utcnow
+from shared.domain.runs import PipelineRef, Run, iso, parse_iso, utcnow
 from shared.errors import CloudActError, IntegrationNotConfigured, InvalidRequest, NotFound
 from shared.logs import get_logger
 from shared.pipelines import config as pipeline_config
@@ -33,6 +34,45 @@ from shared.settings import Settings
 
 log = get_logger("scheduling")
 BACKFILL_FIELDS = {"start_date", "end_date", "force_refresh"}
+TICK_FIELDS = {"pipeline", "invoice_close"}
+MAX_SCHEDULE_SKEW_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class TickRequest:
+    refs: list[PipelineRef] | None
+    """None: every scheduled pipeline."""
+    invoice_close: bool
+
+
+def tick_request(body: Mapping[str, Any]) -> TickRequest:
+    """A tick's body: an optional ``pipeline`` (provider/domain/name) and ``invoice_close`` flag."""
+    unknown = sorted(set(body) - TICK_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+    invoice_close = body.get("invoice_close", False)
+    if not isinstance(invoice_close, bool):
+        raise InvalidRequest("Invalid invoice_close: expected true or false", field="invoice_close")
+    refs = None
+    if "pipeline" in body:
+        parts = str(body["pipeline"]).split("/")
+        if len(parts) != 3:
+            raise InvalidRequest("Invalid pipeline: expected provider/domain/name", field="pipeline")
+        refs = [PipelineRef(*parts)]
+    return TickRequest(refs=refs, invoice_close=invoice_close)
+
+
+def schedule_time(raw: str | None, now: datetime, *, field: str) -> datetime:
+    """The time a tick fires for: ``raw`` (RFC 3339) when given, else ``now``; ``field`` names where
+    the caller read it, for the error."""
+    try:
+        fired_at = parse_iso(raw) if raw is not None else now
+        # a firing is about now; anything far off is a mistake or a replay, and old days are a backfill's job
+        if fired_at.tzinfo is None or abs((fired_at - now).total_seconds()) > MAX_SCHEDULE_SKEW_S:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"Invalid {field}: expected an RFC 3339 time within a week of now", field=field) from None
+    return fired_at
 
 
 @dataclass

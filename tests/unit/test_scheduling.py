@@ -190,3 +190,36 @@ def test_another_orgs_backfill_is_not_found(embedded: Backend, unit_settings: Se
         scheduling.backfill_progress(embedded, globex, done.backfill_id)
     with pytest.raises(NotFound):
         scheduling.backfill_progress(embedded, acme, "../not-an-id")
+
+
+# -- a tick's request -----------------------------------------------------------------------------
+def test_a_tick_request_names_one_pipeline_or_none_and_may_ask_for_the_invoice_close() -> None:
+    assert scheduling.tick_request({}) == scheduling.TickRequest(refs=None, invoice_close=False)
+    wanted = scheduling.tick_request({"pipeline": "gcp/cost/billing", "invoice_close": True})
+    assert wanted == scheduling.TickRequest(refs=[BILLING], invoice_close=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"pipelines": "gcp/cost/billing"}, "pipelines"),
+        ({"invoice_close": "yes"}, "invoice_close"),
+        ({"pipeline": "gcp/billing"}, "pipeline"),
+        ({"pipeline": "gcp/cost/billing/x"}, "pipeline"),
+    ],
+)
+def test_a_bad_tick_request_is_refused_naming_the_field(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        scheduling.tick_request(body)
+    assert refused.value.details["field"] == field
+
+
+def test_the_schedule_time_is_now_when_absent_and_must_be_within_a_week_of_now() -> None:
+    header = "X-CloudScheduler-ScheduleTime"
+    assert scheduling.schedule_time(None, FIRED_AT, field=header) == FIRED_AT
+    six_days_before = "2026-01-04T04:00:00Z"
+    assert scheduling.schedule_time(six_days_before, FIRED_AT, field=header) == datetime(2026, 1, 4, 4, tzinfo=UTC)
+    for raw in ["2026-01-02T04:00:00Z", "2026-01-18T04:00:00Z", "2026-01-10T04:00:00", "tomorrow", ""]:
+        with pytest.raises(InvalidRequest) as refused:
+            scheduling.schedule_time(raw, FIRED_AT, field=header)
+        assert refused.value.details["field"] == header and "within a week of now" in str(refused.value), raw
