@@ -33,6 +33,7 @@ from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
 from shared.pipelines.processors import load_day
 from shared.pipelines.processors.load_day import ColumnConfig
+from shared.pipelines.processors.step_configs import StepConfigs
 from shared.pipelines.runner import baseline_watermark
 from shared.ports import Warehouse
 
@@ -98,15 +99,7 @@ class BqEtlConfig(BaseModel):
 
 class BigQueryEtl:
     def __init__(self) -> None:
-        # parsed once per (immutable) step; the step is kept so its id cannot be reused
-        self._configs: dict[int, tuple[Step, BqEtlConfig]] = {}
-
-    def _config(self, step: Step) -> BqEtlConfig:
-        cached = self._configs.get(id(step))
-        if cached is None or cached[0] is not step:
-            cached = (step, BqEtlConfig.model_validate(step.config))
-            self._configs[id(step)] = cached
-        return cached[1]
+        self._config = StepConfigs(BqEtlConfig)
 
     def validate_config(self, step: Step, pipeline: PipelineConfig, index: int) -> None:
         try:

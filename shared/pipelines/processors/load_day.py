@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared.errors import TerminalError
 from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
+from shared.pipelines.processors.step_configs import StepConfigs
 from shared.ports import Column, QueryResult, TableSpec
 
 
@@ -105,14 +106,7 @@ def load(step: Step, config: LoadConfig, ctx: StepContext, outputs: Mapping[str,
 
 class LoadDay:
     def __init__(self) -> None:
-        self._configs: dict[int, tuple[Step, LoadConfig]] = {}
-
-    def _config(self, step: Step) -> LoadConfig:
-        cached = self._configs.get(id(step))
-        if cached is None or cached[0] is not step:
-            cached = (step, LoadConfig.model_validate(step.config))
-            self._configs[id(step)] = cached
-        return cached[1]
+        self._config = StepConfigs(LoadConfig)
 
     def validate_config(self, step: Step, pipeline: PipelineConfig, index: int) -> None:
         try:
