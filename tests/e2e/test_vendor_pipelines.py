@@ -180,8 +180,17 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
     run = acme.run(f"{provider}/cost/billing")
     assert run["status"] == "COMPLETE", run
     assert run["pipeline_id"] == f"acmecorp-{provider}-billing"
-    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load", "focus_transform", "focus_load"]
-    assert run["source_watermark"].startswith("sha256:")
+    assert [step["name"] for step in run["steps"]] == [
+        "fetch_costs",
+        "fetch_usage",
+        "load",
+        "load_usage",
+        "focus_transform",
+        "focus_load",
+    ]
+    # both reports' content hashes: the costs' and the token counts'
+    costs_hash, usage_hash = run["source_watermark"].split(" + ")
+    assert costs_hash.startswith("sha256:") and usage_hash.startswith("sha256:")
     expected = expected_costs(fakes, KEYS[provider], provider)
     loaded = loaded_costs(acme, provider)
     assert run["rows_processed"] == len(expected) == len(loaded) > 0
@@ -239,8 +248,8 @@ def test_unchanged_day_is_skipped_force_refresh_refetches_and_a_restated_day_is_
     assert unchanged["status"] == "COMPLETE"
     assert unchanged["skip_reason"] == f"source unchanged since run {first['pipeline_logging_id']}"
     assert unchanged["rows_processed"] == 0
-    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] + ["SKIPPED"] * 3
-    assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gate had to look, and only looked
+    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] * 2 + ["SKIPPED"] * 4
+    assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gates had to look, and only looked
 
     forced = acme.run("openai/cost/billing", force_refresh=True)
     assert forced["status"] == "COMPLETE" and forced["skip_reason"] is None and forced["rows_processed"] > 0
@@ -335,8 +344,9 @@ def test_each_org_reads_with_its_own_key_only(
     assert acme.run("openai/cost/billing")["status"] == "COMPLETE"
     assert fakes.log.fingerprints() == {key_fingerprint(DEFAULT_OPENAI_ADMIN_KEY)}
     assert globex.run("openai/cost/billing")["status"] == "COMPLETE"
-    assert fakes.log.count(key=DEFAULT_OPENAI_ADMIN_KEY) == 1
-    assert fakes.log.count(key=globex_vendor.admin_key) == 1
+    # one read of each report per org, each with its own key
+    assert fakes.log.count(key=DEFAULT_OPENAI_ADMIN_KEY) == 2
+    assert fakes.log.count(key=globex_vendor.admin_key) == 2
     assert loaded_costs(acme, "openai") == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai")
     assert loaded_costs(globex, "openai") == expected_costs(fakes, globex_vendor.admin_key, "openai")
     assert loaded_costs(acme, "openai") != loaded_costs(globex, "openai")
