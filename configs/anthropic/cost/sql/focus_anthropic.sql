@@ -68,14 +68,28 @@ quantified AS (
       AS counted_quantity
   FROM counted
 ),
+-- PricingQuantity = quantity_count / quantity_per: the count per 1000, or one unit of the line
+sized AS (
+  SELECT
+    *,
+    CASE WHEN counted_quantity IS NULL THEN 'Units' WHEN search_line THEN 'Requests' ELSE 'Tokens' END
+      AS consumed_unit,
+    IFNULL(counted_quantity, 1) AS quantity_count,
+    IF(counted_quantity IS NULL, 1, 1000) AS quantity_per
+  FROM quantified
+),
+-- ListUnitPrice = amount / PricingQuantity = amount x per / count, to 18 decimals in two exact steps
+-- (a division is approximate on DuckDB, which divides decimals as doubles): the quotient to 9
+-- decimals, then the remainder of that division (exact decimal arithmetic) divided again; the
+-- remainder is so small that the second quotient is right to far below 1e-18 on both engines
 priced AS (
   SELECT
     *,
-    IF(counted_quantity IS NULL, CAST(1 AS NUMERIC), CAST(counted_quantity AS NUMERIC) * CAST('0.001' AS NUMERIC))
+    IF(quantity_per = 1, CAST(quantity_count AS NUMERIC), CAST(quantity_count AS NUMERIC) * CAST('0.001' AS NUMERIC))
       AS pricing_quantity,
-    CASE WHEN counted_quantity IS NULL THEN 'Units' WHEN search_line THEN 'Requests' ELSE 'Tokens' END
-      AS consumed_unit
-  FROM quantified
+    IF(quantity_count = 0, CAST(0 AS NUMERIC), CAST(ROUND(amount * quantity_per / quantity_count, 9) AS NUMERIC))
+      AS price_nanos
+  FROM sized
 )
 SELECT
   -- the amount as loaded: NUMERIC, as every FOCUS table's money
@@ -109,10 +123,12 @@ SELECT
   'Standard' AS PricingCategory,
   IF(counted_quantity IS NULL, CAST(1 AS NUMERIC), CAST(counted_quantity AS NUMERIC)) AS ConsumedQuantity,
   consumed_unit AS ConsumedUnit,
-  -- ListCost / PricingQuantity rounded to 18 decimals (0 for nothing counted at no cost), so that
-  -- ListUnitPrice x PricingQuantity gives back ListCost within 1e-18 per pricing unit
-  CAST(IF(pricing_quantity = 0, 0, ROUND(CAST(amount AS BIGNUMERIC) / pricing_quantity, 18)) AS BIGNUMERIC)
-    AS ListUnitPrice,
+  -- ListCost / PricingQuantity rounded half away from zero to 18 decimals (0 for nothing counted at
+  -- no cost), so that ListUnitPrice x PricingQuantity gives back ListCost within 1e-18 per pricing unit
+  IF(quantity_count = 0, CAST(0 AS BIGNUMERIC),
+    CAST(price_nanos AS BIGNUMERIC)
+    + CAST(ROUND(CAST(amount * quantity_per - price_nanos * quantity_count AS BIGNUMERIC) / quantity_count, 18)
+      AS BIGNUMERIC)) AS ListUnitPrice,
   'AI and Machine Learning' AS ServiceCategory,
   'Generative AI' AS ServiceSubcategory,
   'Claude API' AS ServiceName,

@@ -55,11 +55,26 @@ quantified AS (
     IF(token_line AND line_tokens IS NOT NULL AND (line_tokens > 0 OR amount = 0), line_tokens, NULL) AS tokens
   FROM counted
 ),
+-- PricingQuantity = quantity_count / quantity_per: the count per 1000, or one unit of the line
+sized AS (
+  SELECT
+    *,
+    IFNULL(tokens, 1) AS quantity_count,
+    IF(tokens IS NULL, 1, 1000) AS quantity_per
+  FROM quantified
+),
+-- ListUnitPrice = amount / PricingQuantity = amount x per / count, to 18 decimals in two exact steps
+-- (a division is approximate on DuckDB, which divides decimals as doubles): the quotient to 9
+-- decimals, then the remainder of that division (exact decimal arithmetic) divided again; the
+-- remainder is so small that the second quotient is right to far below 1e-18 on both engines
 priced AS (
   SELECT
     *,
-    IF(tokens IS NULL, CAST(1 AS NUMERIC), CAST(tokens AS NUMERIC) * CAST('0.001' AS NUMERIC)) AS pricing_quantity
-  FROM quantified
+    IF(quantity_per = 1, CAST(quantity_count AS NUMERIC), CAST(quantity_count AS NUMERIC) * CAST('0.001' AS NUMERIC))
+      AS pricing_quantity,
+    IF(quantity_count = 0, CAST(0 AS NUMERIC), CAST(ROUND(amount * quantity_per / quantity_count, 9) AS NUMERIC))
+      AS price_nanos
+  FROM sized
 )
 SELECT
   -- the amount as loaded: NUMERIC, as every FOCUS table's money
@@ -92,10 +107,12 @@ SELECT
   'Standard' AS PricingCategory,
   IF(tokens IS NULL, CAST(1 AS NUMERIC), CAST(tokens AS NUMERIC)) AS ConsumedQuantity,
   IF(tokens IS NULL, 'Units', 'Tokens') AS ConsumedUnit,
-  -- ListCost / PricingQuantity rounded to 18 decimals (0 for no tokens at no cost), so that
-  -- ListUnitPrice x PricingQuantity gives back ListCost within 1e-18 per pricing unit
-  CAST(IF(pricing_quantity = 0, 0, ROUND(CAST(amount AS BIGNUMERIC) / pricing_quantity, 18)) AS BIGNUMERIC)
-    AS ListUnitPrice,
+  -- ListCost / PricingQuantity rounded half away from zero to 18 decimals (0 for no tokens at no
+  -- cost), so that ListUnitPrice x PricingQuantity gives back ListCost within 1e-18 per pricing unit
+  IF(quantity_count = 0, CAST(0 AS BIGNUMERIC),
+    CAST(price_nanos AS BIGNUMERIC)
+    + CAST(ROUND(CAST(amount * quantity_per - price_nanos * quantity_count AS BIGNUMERIC) / quantity_count, 18)
+      AS BIGNUMERIC)) AS ListUnitPrice,
   'AI and Machine Learning' AS ServiceCategory,
   'Generative AI' AS ServiceSubcategory,
   'OpenAI API' AS ServiceName,
