@@ -145,12 +145,12 @@ SELECT
   END AS PricingCategory,
   IF(charge_category = 'Usage', CAST(usage_amount AS NUMERIC), NULL) AS ConsumedQuantity,
   IF(charge_category = 'Usage', focus_consumed_unit, NULL) AS ConsumedUnit,
-  -- to 18 decimals (BIGNUMERIC), so that ListUnitPrice x PricingQuantity gives back ListCost within
-  -- 1e-18 per pricing unit however large the quantity
+  -- to 9 decimals as NUMERIC, then widened to BIGNUMERIC, the type of every FOCUS table's unit price
+  -- (the vendors' need 18 places)
   IF(charge_category = 'Usage',
-    CAST(IF(usage_amount_in_pricing_units = 0, 0,
-      ROUND(CAST(IFNULL(cost_at_list, cost) AS BIGNUMERIC) / CAST(usage_amount_in_pricing_units AS BIGNUMERIC), 18))
-      AS BIGNUMERIC), NULL) AS ListUnitPrice,
+    CAST(CAST(IF(usage_amount_in_pricing_units = 0, 0,
+      ROUND(IFNULL(cost_at_list, cost) / usage_amount_in_pricing_units, 9)) AS NUMERIC) AS BIGNUMERIC), NULL)
+    AS ListUnitPrice,
   service_category AS ServiceCategory,
   service_subcategory AS ServiceSubcategory,
   IFNULL(service_description, service_id) AS ServiceName,
