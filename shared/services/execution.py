@@ -16,19 +16,20 @@ import math
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.integrations import IntegrationSecret
 from shared.domain.runs import ACTIVE, Run, RunMessage, RunStatus, iso, parse_iso, utcnow
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.logs import get_logger
-from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.context import StepContext
 from shared.pipelines.runner import RunResult, run_pipeline
 from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("execution")
 
@@ -66,7 +67,8 @@ def _lease_left_s(run: Run, now: datetime) -> float:
     return (parse_iso(run.lease_expires_at) - now).total_seconds()
 
 
-def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Outcome:
+def execute_run(app: Application, message: RunMessage) -> Outcome:
+    backend, settings = app.backend, app.settings
     context: dict[str, Any] = {"run_id": message.run_id, "org_slug": message.org_slug}
     run = backend.store.get_run(message.run_id)
     if run is None or run.org_slug != message.org_slug:
@@ -117,7 +119,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         org = backend.store.get_org(claimed.org_slug)
         if org is None:
             raise TerminalError("Organization not found")
-        pipeline = pipeline_config.load(settings.configs_dir, claimed.ref)
+        pipeline = app.pipelines.load(claimed.ref)
         secrets: dict[str, IntegrationSecret] = {
             kind: integrations.unseal(backend, org.slug, kind) for kind in pipeline.required_integrations
         }

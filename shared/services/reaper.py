@@ -8,18 +8,21 @@ reaper fails whatever is still open well after that, with the reason, so no run 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.domain.runs import RunStatus, iso, utcnow
 from shared.logs import get_logger
-from shared.ports import Backend
 from shared.services.execution import fail_open_run
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("reaper")
 
 
-def reap(backend: Backend, settings: Settings, now: datetime | None = None) -> list[str]:
+def reap(app: Application, now: datetime | None = None) -> list[str]:
     """Fails stale runs; returns their ids."""
+    backend, settings = app.backend, app.settings
     now = now or utcnow()
     stale = backend.store.find_stale_runs(
         lease_expired_before=iso(now - timedelta(seconds=settings.reaper_grace_s)),

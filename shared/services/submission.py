@@ -11,17 +11,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.orgs import Organization
 from shared.domain.runs import TRIGGERS, PipelineRef, Run, RunMessage, RunStatus, dedupe_key, iso, utcnow
 from shared.errors import Conflict, TransientError
 from shared.logs import get_logger
-from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.ports import Backend, DuplicateRun
 from shared.services import integrations
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("submission")
 QUEUE_FAILURE = "Run could not be queued"
@@ -90,8 +91,7 @@ def queue(backend: Backend, runs: Sequence[Run], batch_size: int = 500) -> list[
 
 
 def submit_run(
-    backend: Backend,
-    settings: Settings,
+    app: Application,
     org: Organization,
     ref: PipelineRef,
     body: dict[str, Any],
@@ -99,7 +99,8 @@ def submit_run(
     today: date | None = None,
 ) -> Run:
     """One run from the API: 409 if the same run is active, 503 if it could not be queued."""
-    pipeline = pipeline_config.load(settings.configs_dir, ref)
+    backend = app.backend
+    pipeline = app.pipelines.load(ref)
     values, options = parameters.resolve(pipeline, body, today or utcnow().date())
     integrations.require(backend, org.slug, list(pipeline.required_integrations))
     try:

@@ -37,7 +37,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from shared import runtime
+from shared import application
 from shared.local_stack import demo
 from shared.local_stack.billing_export import ExportSpec
 from shared.ports import Backend, JobLabels
@@ -276,8 +276,8 @@ def test_a_billing_run_on_the_production_adapters_matches_the_embedded_stack(
         "FIRESTORE_EMULATOR_HOST": firestore_emulator.host_port,
     }.items():
         monkeypatch.setenv(name, value)
-    runtime.reset()
-    backend = runtime.backend()
+    application.current().close()
+    backend = application.current().backend
     assert [type(port).__name__ for port in (backend.store, backend.queue, backend.warehouses, backend.keys)] == [
         "FirestoreStore",
         "PubSubRunQueue",
