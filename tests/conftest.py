@@ -120,13 +120,27 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Application
     monkeypatch.setenv("CLOUDACT_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.setenv("CLOUDACT_RETRY_MIN_BACKOFF_S", "0")
     monkeypatch.setenv("CLOUDACT_RETRY_MAX_BACKOFF_S", "0")
-    with application.installed(Application.from_env()) as installed:
+    installed = Application.from_env()
+    before = application.install(installed)
+    try:
         yield installed
+    finally:
+        application.install(before).close()  # whichever the test left installed (see rebuilt_from_env)
+        installed.close()
 
 
 @pytest.fixture
 def settings(app: Application) -> Settings:
     return app.settings
+
+
+def rebuilt_from_env() -> Application:
+    """For the rest of the test, after it changed the environment: the installed application's
+    files are closed and a new one built from the environment takes its place."""
+    application.current().close()
+    rebuilt = Application.from_env()
+    application.install(rebuilt)
+    return rebuilt
 
 
 def other_settings(**changes: Any) -> AbstractContextManager[Application]:

@@ -40,7 +40,7 @@ def run_pipeline(
     return web.json_response(
         {
             "status": run.status,
-            "pipeline_logging_id": run.pipeline_logging_id,
+            "pipeline_logging_id": run.run_id,
             "pipeline_id": run.pipeline_id,
             "org_slug": run.org_slug,
             "parameters": run.parameters,
@@ -65,11 +65,9 @@ def backfill(app: Application, request: Request, org_slug: str, provider: str, d
         {
             "backfill_id": result.backfill_id,
             "org_slug": org.slug,
-            "runs": [
-                {"date": run.parameters["date"], "pipeline_logging_id": run.pipeline_logging_id} for run in result.runs
-            ],
+            "runs": [{"date": run.parameters["date"], "pipeline_logging_id": run.run_id} for run in result.runs],
             "already_active": result.already_active,
-            "not_queued": [run.pipeline_logging_id for run in result.refused],
+            "not_queued": [run.run_id for run in result.refused],
             "message": f"Backfill of {provider}/{pipeline} queued {len(result.runs) - len(result.refused)} runs",
         },
         202,

@@ -79,20 +79,20 @@ def execute_run(app: Application, message: RunMessage) -> Outcome:
     if (now - parse_iso(run.requested_at)).total_seconds() > settings.max_event_age_s:
         # past the retry window: running it now would surprise whoever asked, so close it instead
         log.warning("run message older than the retry window dropped", extra=context)
-        fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
+        fail_open_run(backend, run.run_id, "run message expired before it could be executed")
         return Outcome.DROPPED
     token = uuid.uuid4().hex
     lease = timedelta(seconds=settings.run_lease_s)
     try:
         claimed = backend.store.claim_run(
-            run.pipeline_logging_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
+            run.run_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
         )
     except OrgAtCapacity:
         # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
         log.info("org at its concurrent-run limit; delivery deferred", extra=context)
         raise TransientError("organization at its concurrent-run limit") from None
     if claimed is None:
-        current = backend.store.get_run(run.pipeline_logging_id) or run
+        current = backend.store.get_run(run.run_id) or run
         if current.status in ACTIVE:
             # held by a worker that may be alive or dead (or just taken by a concurrent delivery):
             # acknowledging now would leave a dead worker's run to the reaper, so come back later
@@ -106,7 +106,7 @@ def execute_run(app: Application, message: RunMessage) -> Outcome:
 
     def heartbeat() -> None:
         extended = backend.store.update_run(
-            claimed.pipeline_logging_id,
+            claimed.run_id,
             expected_status=RunStatus.RUNNING,
             claim_token=token,
             changes={"lease_expires_at": iso(utcnow() + lease)},
@@ -142,7 +142,7 @@ def execute_run(app: Application, message: RunMessage) -> Outcome:
     except TransientError as exc:
         # give the run back so the redelivery can claim it; then ask for that redelivery
         backend.store.update_run(
-            claimed.pipeline_logging_id,
+            claimed.run_id,
             expected_status=RunStatus.RUNNING,
             claim_token=token,
             changes={"status": RunStatus.PENDING, "claim_token": None, "lease_expires_at": None},
@@ -199,7 +199,7 @@ def _finish(
     ended = utcnow()
     started = parse_iso(run.start_time) if run.start_time else ended
     finished = backend.store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token=token,
         changes={

@@ -34,9 +34,7 @@ def reap(app: Application, now: datetime | None = None) -> list[str]:
             reason = f"worker stopped without finishing (no heartbeat since lease ended at {run.lease_expires_at})"
         else:
             reason = "run was never delivered to a worker"
-        if fail_open_run(backend, run.pipeline_logging_id, reason, only_if=(run.status, run.claim_token)):
-            log.warning(
-                f"stale run failed: {reason}", extra={"run_id": run.pipeline_logging_id, "org_slug": run.org_slug}
-            )
-            reaped.append(run.pipeline_logging_id)
+        if fail_open_run(backend, run.run_id, reason, only_if=(run.status, run.claim_token)):
+            log.warning(f"stale run failed: {reason}", extra={"run_id": run.run_id, "org_slug": run.org_slug})
+            reaped.append(run.run_id)
     return reaped

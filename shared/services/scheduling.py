@@ -215,7 +215,7 @@ def backfill(app: Application, org: Organization, ref: PipelineRef, body: dict[s
         try:
             runs.append(submission.record(backend, request))
         except DuplicateRun as duplicate:
-            already_active[day.isoformat()] = duplicate.existing.pipeline_logging_id
+            already_active[day.isoformat()] = duplicate.existing.run_id
     refused = submission.queue(backend, runs)
     log.info(f"backfill {backfill_id}: {len(runs)} runs for {ref.path}", extra={"org_slug": org.slug})
     return Backfill(backfill_id, runs, already_active, refused)
@@ -243,7 +243,7 @@ def backfill_progress(backend: Backend, org: Organization, backfill_id: str) -> 
         "runs": [
             {
                 "date": run.parameters.get("date"),
-                "pipeline_logging_id": run.pipeline_logging_id,
+                "pipeline_logging_id": run.run_id,
                 "status": str(run.status),
                 "rows_processed": run.rows_processed,
                 "skip_reason": run.skip_reason,

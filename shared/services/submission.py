@@ -42,7 +42,7 @@ class RunRequest:
     def new_run(self) -> Run:
         assert self.trigger in TRIGGERS
         return Run(
-            pipeline_logging_id=str(uuid.uuid4()),
+            run_id=str(uuid.uuid4()),
             pipeline_id=self.ref.pipeline_id(self.org_slug),
             org_slug=self.org_slug,
             provider=self.ref.provider,
@@ -68,12 +68,12 @@ def record(backend: Backend, request: RunRequest) -> Run:
 def _close_unqueued(backend: Backend, run: Run, error: Exception) -> None:
     # the record exists but nothing will execute it: close it now rather than leave it PENDING
     backend.store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.PENDING,
         claim_token=None,
         changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": QUEUE_FAILURE},
     )
-    context = {"run_id": run.pipeline_logging_id, "org_slug": run.org_slug, "pipeline": run.pipeline_id}
+    context = {"run_id": run.run_id, "org_slug": run.org_slug, "pipeline": run.pipeline_id}
     log.error("run could not be queued", extra=context, exc_info=error)
 
 
@@ -109,14 +109,12 @@ def submit_run(
         existing = duplicate.existing
         raise Conflict(
             f"A run of {ref.path} with the same parameters is already {existing.status}",
-            pipeline_logging_id=existing.pipeline_logging_id,
+            pipeline_logging_id=existing.run_id,
         ) from None
     try:
         backend.queue.publish(RunMessage.from_run(run))
     except Exception as exc:
         _close_unqueued(backend, run, exc)
         raise TransientError(f"{QUEUE_FAILURE}; please retry") from None
-    log.info(
-        "run accepted", extra={"run_id": run.pipeline_logging_id, "org_slug": org.slug, "pipeline": run.pipeline_id}
-    )
+    log.info("run accepted", extra={"run_id": run.run_id, "org_slug": org.slug, "pipeline": run.pipeline_id})
     return run

@@ -24,6 +24,7 @@ from tests.conftest import (
     function_app,
     function_client,
     pubsub_cloud_event,
+    rebuilt_from_env,
     submit,
 )
 
@@ -116,8 +117,7 @@ def test_crash_after_load_before_complete_then_redelivery_loads_the_day_once(
     tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLOUDACT_RUN_LEASE_S", "1")  # the ack deadline and the claim's lease
-    application.current().close()
-    backend = application.current().backend
+    backend = rebuilt_from_env().backend
     store = backend.store
     real_update = store.update_run
 

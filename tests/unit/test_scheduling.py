@@ -57,7 +57,7 @@ def test_a_tick_queues_each_day_of_the_window_for_every_active_org_with_the_inte
     assert _runs(embedded, "initech") == [] and _runs(embedded, "umbrella") == []
     runs = _runs(embedded, "acme") + _runs(embedded, "globex")
     assert {(run.trigger, run.status) for run in runs} == {("scheduler", RunStatus.PENDING)}
-    assert sorted(queued_run_ids(embedded)) == sorted(run.pipeline_logging_id for run in runs)
+    assert sorted(queued_run_ids(embedded)) == sorted(run.run_id for run in runs)
 
 
 def test_a_tick_delivered_twice_creates_nothing_new(embedded: Backend, unit_settings: Settings) -> None:
@@ -160,7 +160,7 @@ def test_a_backfill_queues_one_run_per_day_and_leaves_days_with_an_active_run_al
         BILLING,
         {"start_date": "2026-01-01", "end_date": "2026-01-05", "force_refresh": True},
     )
-    assert done.already_active == {"2026-01-03": active.pipeline_logging_id}
+    assert done.already_active == {"2026-01-03": active.run_id}
     assert done.refused == []
     assert sorted(run.parameters["date"] for run in done.runs) == [
         "2026-01-01",
@@ -172,9 +172,7 @@ def test_a_backfill_queues_one_run_per_day_and_leaves_days_with_an_active_run_al
         ("backfill", done.backfill_id, True)
     }
     assert Counter(run.parameters["date"] for run in _runs(embedded, "acme"))["2026-01-03"] == 1
-    assert sorted(queued_run_ids(embedded)) == sorted(
-        [active.pipeline_logging_id, *(run.pipeline_logging_id for run in done.runs)]
-    )
+    assert sorted(queued_run_ids(embedded)) == sorted([active.run_id, *(run.run_id for run in done.runs)])
     progress = scheduling.backfill_progress(embedded, org, done.backfill_id)
     assert (progress["total"], progress["counts"]["PENDING"], progress["done"]) == (4, 4, False)
     assert [day["date"] for day in progress["runs"]] == ["2026-01-01", "2026-01-02", "2026-01-04", "2026-01-05"]

@@ -29,8 +29,8 @@ def test_an_accepted_run_is_recorded_pending_and_queued(embedded: Backend, unit_
         "api",
     )
     assert run.pipeline_id == "acme-gcp-billing"
-    assert embedded.store.get_run(run.pipeline_logging_id) == run
-    assert queued_run_ids(embedded) == [run.pipeline_logging_id]
+    assert embedded.store.get_run(run.run_id) == run
+    assert queued_run_ids(embedded) == [run.run_id]
 
 
 def test_the_date_defaults_to_yesterday(embedded: Backend, unit_settings: Settings) -> None:
@@ -88,8 +88,8 @@ def test_a_duplicate_of_an_active_run_is_409_with_the_active_runs_id(
     with pytest.raises(Conflict) as refused:
         submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     assert refused.value.http_status == 409
-    assert refused.value.details == {"pipeline_logging_id": first.pipeline_logging_id}
-    assert [run.pipeline_logging_id for run in _runs(embedded)] == [first.pipeline_logging_id]
+    assert refused.value.details == {"pipeline_logging_id": first.run_id}
+    assert [run.run_id for run in _runs(embedded)] == [first.run_id]
     # other parameters, or another org, are other runs
     other_day = submission.submit_run(
         app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-06"}, today=TODAY
@@ -99,27 +99,25 @@ def test_a_duplicate_of_an_active_run_is_409_with_the_active_runs_id(
         app_on(embedded, unit_settings), globex, BILLING, {"date": "2026-01-05"}, today=TODAY
     )
     assert queued_run_ids(embedded) == [
-        first.pipeline_logging_id,
-        other_day.pipeline_logging_id,
-        other_org.pipeline_logging_id,
+        first.run_id,
+        other_day.run_id,
+        other_org.run_id,
     ]
 
 
 def test_a_finished_run_does_not_block_the_same_run_again(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
     first = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    claimed = embedded.store.claim_run(
-        first.pipeline_logging_id, "token", "2026-01-10T00:00:00.000Z", "2026-01-10T00:15:00.000Z"
-    )
+    claimed = embedded.store.claim_run(first.run_id, "token", "2026-01-10T00:00:00.000Z", "2026-01-10T00:15:00.000Z")
     assert claimed is not None
     embedded.store.update_run(
-        first.pipeline_logging_id,
+        first.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token="token",
         changes={"status": RunStatus.COMPLETE, "end_time": "2026-01-10T00:01:00.000Z"},
     )
     again = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    assert again.pipeline_logging_id != first.pipeline_logging_id
+    assert again.run_id != first.run_id
 
 
 def test_a_run_the_queue_refuses_is_failed_at_once_and_the_client_told_to_retry(
@@ -138,4 +136,4 @@ def test_a_run_the_queue_refuses_is_failed_at_once_and_the_client_told_to_retry(
     # nothing waits forever, and nothing blocks the retry the client was told to make
     repair_queue(embedded)
     retried = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    assert queued_run_ids(embedded) == [retried.pipeline_logging_id]
+    assert queued_run_ids(embedded) == [retried.run_id]
