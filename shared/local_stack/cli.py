@@ -189,11 +189,13 @@ def main(ctx: click.Context, data_dir: Path) -> None:
         data_dir = Path(DEMO_DIR)  # never the folder `serve` uses by default
     os.environ["CLOUDACT_DATA_DIR"] = str(data_dir)
     from shared import application
+    from shared.settings import Settings
 
-    # the CLI's own application, on the folder just chosen: the local stack it starts serves it
-    previous = application.install(application.Application.from_env())
-    if previous is not None:
-        previous.close()
+    # the CLI's application, on the folder just chosen: the local stack it starts serves it. One
+    # this process already has with the same settings is kept (the CLI invoked in-process).
+    settings = Settings.from_env()
+    if application.current().settings != settings:
+        application.install(application.Application(settings))
 
 
 def _app() -> Application:
