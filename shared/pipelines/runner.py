@@ -61,7 +61,7 @@ def run_pipeline(ctx: StepContext) -> RunResult:
         ctx.heartbeat()
         processor = registry.get(step.processor)
         context = {
-            "run_id": ctx.run.pipeline_logging_id,
+            "run_id": ctx.run.run_id,
             "org_slug": ctx.org.slug,
             "pipeline": ctx.run.pipeline_id,
             "step": step.name,
@@ -85,7 +85,7 @@ def run_pipeline(ctx: StepContext) -> RunResult:
         warnings.extend(outcome.warnings)
         if step.gate and baseline is not None and outcome.watermark == baseline:
             assert ctx.previous is not None
-            skip_reason = f"source unchanged since run {ctx.previous.pipeline_logging_id}"
+            skip_reason = f"source unchanged since run {ctx.previous.run_id}"
         results.append(
             StepResult(
                 name=step.name,
