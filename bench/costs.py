@@ -33,22 +33,22 @@ TARGET_P50_MS = 50.0
 
 def _write_year(data_dir: Path, days: int, end: date, accounts: int, regions: int) -> tuple[str, int]:
     """Onboards the org and writes its FOCUS rows in this process; returns (API key, rows)."""
-    from shared import runtime
+    from shared import application
     from shared.services import onboarding
 
     saved = {name: os.environ.get(name) for name in ("CLOUDACT_DATA_DIR", "CLOUDACT_BACKEND", "CLOUDACT_ADMIN_KEY")}
     os.environ.update(
         {"CLOUDACT_DATA_DIR": str(data_dir), "CLOUDACT_BACKEND": "local", "CLOUDACT_ADMIN_KEY": ADMIN_KEY}
     )
-    runtime.reset()
+    app = application.Application.from_env()
     try:
-        backend = runtime.backend()
+        backend = app.backend
         _, api_key, _ = onboarding.create_org(backend, ORG)
         region_names = ("us-central1", "europe-west1", "asia-east1", "us-east4", "europe-west4")[:regions]
         rows = focus_data.synthetic_year(end, days, accounts=accounts, regions=region_names)
         written = focus_data.write(backend.warehouses.platform(), ORG, rows)
     finally:
-        runtime.reset()  # closes the warehouse file for the server process
+        app.close()  # closes the warehouse file for the server process
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

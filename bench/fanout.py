@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import ADMIN_KEY, PROJECT_ROOT, JsonHttp, ServerChild, child_env, median
 
 PIPELINE = "gcp/cost/billing"
-MINT_SNIPPET = "from shared import runtime; print(runtime.local_scheduler_token())"
+MINT_SNIPPET = "from shared import application; print(application.current().local_scheduler_token())"
 
 
 def _onboard(url: str, orgs: int) -> None:

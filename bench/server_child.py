@@ -21,10 +21,10 @@ from bench.common import PROJECT_ROOT
 
 def _serve(app: Any) -> tuple[Any, threading.Thread]:
     # the server LocalStack itself uses: Werkzeug's threaded server, guarded, on loopback
+    from shared.application import current
     from shared.local_stack.http_server import make_server
-    from shared.settings import get_settings
 
-    server = make_server("127.0.0.1", 0, app, get_settings().max_body_bytes)
+    server = make_server("127.0.0.1", 0, app, current().settings.max_body_bytes)
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return server, thread

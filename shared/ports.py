@@ -118,7 +118,7 @@ class DuplicateRun(Exception):
     """Raised by ``Store.create_run`` when an active run has the same dedupe key."""
 
     def __init__(self, existing: Run) -> None:
-        super().__init__(existing.pipeline_logging_id)
+        super().__init__(existing.run_id)
         self.existing = existing
 
 

@@ -1,4 +1,4 @@
-"""Settings from the environment, read once per process.
+"""Settings from the environment, read once per process (by ``shared.application``).
 
 Plain environment variables (no settings framework) keep a function's cold start small.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from shared.errors import ConfigError
@@ -173,8 +172,3 @@ class Settings:
             vendor_timeout_s=_int("CLOUDACT_VENDOR_TIMEOUT_S", 30),
             vendor_retry_budget_s=_int("CLOUDACT_VENDOR_RETRY_BUDGET_S", 60),
         )
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()

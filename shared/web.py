@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed as RouteMethodNotAllowed
@@ -18,11 +18,13 @@ from werkzeug.wrappers import Request, Response
 from shared import errors
 from shared.json_input import UntrustedJsonError, loads_untrusted
 from shared.logs import get_logger
-from shared.throttle import FailedAuthLimiter
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("http")
-_limiter: FailedAuthLimiter | None = None
 Handler = Callable[..., Response]
+"""Called as ``handler(app, request, **route_arguments)``."""
 JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -108,17 +110,7 @@ def routes(*rules: tuple[str, str, str]) -> Map:
     )
 
 
-def _auth_limiter() -> FailedAuthLimiter:
-    global _limiter
-    if _limiter is None:
-        from shared.settings import get_settings
-
-        settings = get_settings()
-        _limiter = FailedAuthLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
-    return _limiter
-
-
-def client_address(request: Request) -> str:
+def client_address(request: Request, trusted_proxies: int) -> str:
     """Who is calling, as far as the deployment can vouch for it (the failed-auth limiter's key).
 
     With no trusted proxy (the local stack) it is the connecting address: X-Forwarded-For is
@@ -127,9 +119,7 @@ def client_address(request: Request) -> str:
     entries left of it are the client's own, so adding some changes nothing. A request that did not
     come through that many proxies is keyed by its connecting address.
     """
-    from shared.settings import get_settings
-
-    hops = get_settings().trusted_proxies
+    hops = trusted_proxies
     if hops > 0:
         forwarded = [
             entry.strip() for header in request.headers.getlist("X-Forwarded-For") for entry in header.split(",")
@@ -139,16 +129,11 @@ def client_address(request: Request) -> str:
     return request.remote_addr or "unknown"
 
 
-def _max_body_bytes() -> int:
-    from shared.settings import get_settings
-
-    return get_settings().max_body_bytes
-
-
-def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Response:
-    """Routes the request and turns every failure into a JSON error with the right status."""
-    client = client_address(request)
-    wait = _auth_limiter().retry_after(client)
+def dispatch(app: Application, request: Request, url_map: Map, handlers: dict[str, Handler]) -> Response:
+    """Routes the request to its handler, with ``app``, and turns every failure into a JSON error
+    with the right status."""
+    client = client_address(request, app.settings.trusted_proxies)
+    wait = app.auth_throttle.retry_after(client)
     if wait:
         _discard_body(request)
         return json_response(
@@ -159,7 +144,7 @@ def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Re
     try:
         # First, before any key is looked at: every request is read up to the limit and no further,
         # so a caller without a key cannot make the server take in more than that.
-        read_body(request, _max_body_bytes())
+        read_body(request, app.settings.max_body_bytes)
         try:
             endpoint, arguments = url_map.bind_to_environ(request.environ).match()
         except RouteMethodNotAllowed as exc:
@@ -167,10 +152,10 @@ def dispatch(request: Request, url_map: Map, handlers: dict[str, Handler]) -> Re
             return error_response(errors.MethodNotAllowed("Method not allowed"), {"Allow": allowed})
         except HTTPException:
             return error_response(errors.NotFound("No such route"))
-        return handlers[endpoint](request, **arguments)
+        return handlers[endpoint](app, request, **arguments)
     except errors.CloudActError as exc:
         if isinstance(exc, errors.Unauthenticated):
-            _auth_limiter().record_failure(client)
+            app.auth_throttle.record_failure(client)
         if exc.http_status >= 500:
             log.warning(f"request failed: {exc.code}")
         elif isinstance(exc, errors.PayloadTooLarge) or exc.__cause__ is not None:

@@ -1,8 +1,14 @@
-"""Shared fixtures: every test gets its own data directory and a fresh process backend."""
+"""Shared fixtures: every test gets its own data directory and its own application.
+
+A test that uses ``app`` (or ``settings``, ``backend``, ``tenant``) runs with an application built
+for its data directory and installed as the process's one (``shared.application.installed``), so
+the functions it calls in-process use it; ``other_settings`` installs a variant for a block.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -11,6 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +25,10 @@ from typing import Any
 import pytest
 from hypothesis import settings as settings_profiles
 
-from shared import runtime, web
+from shared import application
+from shared.application import Application
 from shared.ports import Backend
-from shared.settings import PROJECT_ROOT, Settings, get_settings
+from shared.settings import PROJECT_ROOT, Settings
 from tests.gcp_emulators import Emulator, session_emulator
 
 # CI replays the same generated cases every run (a failure there is reproducible); a developer's
@@ -104,16 +112,42 @@ def no_secret_or_stack_trace_in_any_log() -> Iterator[LogCollector]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Application]:
+    """This test's application (its own data directory, adapters and failed-auth counts), installed
+    as the process's one for the test; closed after it."""
     monkeypatch.setenv("CLOUDACT_BACKEND", "local")
     monkeypatch.setenv("CLOUDACT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CLOUDACT_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.setenv("CLOUDACT_RETRY_MIN_BACKOFF_S", "0")
     monkeypatch.setenv("CLOUDACT_RETRY_MAX_BACKOFF_S", "0")
-    runtime.reset()
-    web._limiter = None  # failed-auth counts are per process: start each test clean
-    yield get_settings()
-    runtime.reset()
+    installed = Application.from_env()
+    before = application.install(installed)
+    try:
+        yield installed
+    finally:
+        application.install(before).close()  # whichever the test left installed (see rebuilt_from_env)
+        installed.close()
+
+
+@pytest.fixture
+def settings(app: Application) -> Settings:
+    return app.settings
+
+
+def rebuilt_from_env() -> Application:
+    """For the rest of the test, after it changed the environment: the installed application's
+    files are closed and a new one built from the environment takes its place."""
+    application.current().close()
+    rebuilt = Application.from_env()
+    application.install(rebuilt)
+    return rebuilt
+
+
+def other_settings(**changes: Any) -> AbstractContextManager[Application]:
+    """For a block: the installed application with these settings changed, on the same adapters
+    (and fresh failed-auth counts)."""
+    current = application.current()
+    return application.installed(Application(dataclasses.replace(current.settings, **changes), backend=current.backend))
 
 
 class StackProcess:
@@ -191,8 +225,8 @@ def stack_process(settings: Settings, tmp_path: Path) -> Iterator[StackProcess]:
 
 
 @pytest.fixture
-def backend(settings: Settings) -> Backend:
-    return runtime.backend()
+def backend(app: Application) -> Backend:
+    return app.backend
 
 
 def function_app(name: str) -> Any:
@@ -276,7 +310,8 @@ def deliver_all(max_rounds: int = 20) -> int:
     """Delivers every ready queued message to the execute function (as the local stack does)."""
     from shared.local_stack.server import PushDelivery, dead_letter_handler
 
-    delivery = PushDelivery(runtime.backend().queue, get_settings().project, dead_letter_handler)  # type: ignore[arg-type]
+    app = application.current()
+    delivery = PushDelivery(app.backend.queue, app.settings.project, dead_letter_handler)  # type: ignore[arg-type]
     delivered = 0
     for _ in range(max_rounds):
         count = delivery.drain_once()

@@ -17,10 +17,10 @@ from typing import Any
 
 
 def _hang_after(step_name: str) -> None:
+    from shared.application import current
     from shared.pipelines import registry
-    from shared.settings import get_settings
 
-    marker = get_settings().data_dir / "hung-in"
+    marker = current().settings.data_dir / "hung-in"
     real_get = registry.get
 
     class Hanging:

@@ -19,9 +19,10 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import web
+from shared import application, web
 
 if TYPE_CHECKING:
+    from shared.application import Application
     from shared.domain.orgs import Organization
     from shared.ports import Backend
 
@@ -36,81 +37,76 @@ ROUTES = web.routes(
 )
 
 
-def _admin(request: Request) -> Backend:
-    from shared import runtime
+def _admin(app: Application, request: Request) -> Backend:
     from shared.services import auth
-    from shared.settings import get_settings
 
-    auth.authenticate_admin(runtime.admin_key(get_settings()), request.headers.get("X-Admin-Key"))
-    return runtime.backend()
-
-
-def _body(request: Request) -> dict[str, Any]:
-    from shared.settings import get_settings
-
-    return web.read_json(request, get_settings().max_body_bytes)
+    auth.authenticate_admin(app.admin_key(), request.headers.get("X-Admin-Key"))
+    return app.backend
 
 
-def create_org(request: Request) -> Response:
+def _body(app: Application, request: Request) -> dict[str, Any]:
+    return web.read_json(request, app.settings.max_body_bytes)
+
+
+def create_org(app: Application, request: Request) -> Response:
     from shared.services import onboarding
 
-    backend = _admin(request)
-    org, key, record = onboarding.create_org_from(backend, _body(request))
+    backend = _admin(app, request)
+    org, key, record = onboarding.create_org_from(backend, _body(app, request))
     return web.json_response(
         {"org_slug": org.slug, "name": org.name, "dataset": org.dataset, "api_key": key, "key_id": record.key_id},
         201,
     )
 
 
-def list_keys(request: Request, org_slug: str) -> Response:
+def list_keys(app: Application, request: Request, org_slug: str) -> Response:
     from shared.services import onboarding
 
-    records = onboarding.list_keys(_admin(request), org_slug)
+    records = onboarding.list_keys(_admin(app, request), org_slug)
     return web.json_response({"api_keys": [record.public() for record in records]})
 
 
-def rotate_key(request: Request, org_slug: str) -> Response:
+def rotate_key(app: Application, request: Request, org_slug: str) -> Response:
     from shared.services import onboarding
 
-    backend = _admin(request)
-    key, record, revoked = onboarding.rotate_key_from(backend, org_slug, _body(request))
+    backend = _admin(app, request)
+    key, record, revoked = onboarding.rotate_key_from(backend, org_slug, _body(app, request))
     return web.json_response({"api_key": key, "key_id": record.key_id, "revoked_key_ids": revoked}, 201)
 
 
-def revoke_key(request: Request, org_slug: str, key_id: str) -> Response:
+def revoke_key(app: Application, request: Request, org_slug: str, key_id: str) -> Response:
     from shared.services import onboarding
 
-    onboarding.revoke_key(_admin(request), org_slug, key_id)
+    onboarding.revoke_key(_admin(app, request), org_slug, key_id)
     return Response(status=204)
 
 
-def _org(request: Request, org_slug: str) -> tuple[Backend, Organization]:
-    from shared import runtime
+def _org(app: Application, request: Request, org_slug: str) -> tuple[Backend, Organization]:
     from shared.services import auth
 
-    backend = runtime.backend()
+    backend = app.backend
     return backend, auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
 
 
-def set_integration(request: Request, org_slug: str, provider: str) -> Response:
+def set_integration(app: Application, request: Request, org_slug: str, provider: str) -> Response:
     from shared.services import integrations
 
-    backend, org = _org(request, org_slug)
-    integration = integrations.set_up(backend, org, provider, _body(request))
+    backend, org = _org(app, request, org_slug)
+    integration = integrations.set_up(backend, org, provider, _body(app, request))
     return web.json_response(integration.public(), 200)
 
 
-def list_integrations(request: Request, org_slug: str) -> Response:
+def list_integrations(app: Application, request: Request, org_slug: str) -> Response:
     from shared.services import integrations
 
-    backend, org = _org(request, org_slug)
+    backend, org = _org(app, request, org_slug)
     return web.json_response({"integrations": [item.public() for item in integrations.list_for(backend, org)]})
 
 
-def delete_integration(request: Request, org_slug: str, provider: str) -> Response:
+def delete_integration(app: Application, request: Request, org_slug: str, provider: str) -> Response:
     from shared.services import integrations
 
-    backend, org = _org(request, org_slug)
+    backend, org = _org(app, request, org_slug)
     integrations.delete(backend, org, provider)
     return Response(status=204)
 
@@ -131,4 +127,4 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 @functions_framework.http
 def admin(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, HANDLERS)
+    return web.dispatch(application.current(), request, ROUTES, HANDLERS)

@@ -8,11 +8,16 @@ GET /console/...        the web console's static files (shared/console), on the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import web
+from shared import application, web
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 ROUTES = web.routes(
     ("GET", "/api/v1/costs/<org_slug>", "costs"),
@@ -22,13 +27,10 @@ ROUTES = web.routes(
 )
 
 
-def get_costs(request: Request, org_slug: str) -> Response:
-    from shared import runtime
+def get_costs(app: Application, request: Request, org_slug: str) -> Response:
     from shared.services import auth, costs
-    from shared.settings import get_settings
 
-    settings = get_settings()
-    backend = runtime.backend()
+    settings, backend = app.settings, app.backend
     org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
     query = costs.parse_query(request.args.to_dict())
     report = costs.report(
@@ -44,17 +46,15 @@ def get_costs(request: Request, org_slug: str) -> Response:
     return web.json_response(report.public(org.slug))
 
 
-def list_pipelines(request: Request) -> Response:
-    from shared import runtime
+def list_pipelines(app: Application, request: Request) -> Response:
     from shared.services import auth, catalog
-    from shared.settings import get_settings
 
-    store = runtime.backend().store
+    store = app.backend.store
     org = auth.authenticate(store, request.headers.get("X-API-Key"))
-    return web.json_response({"pipelines": catalog.available(store, get_settings().configs_dir, org)})
+    return web.json_response({"pipelines": catalog.available(store, app.pipelines, org)})
 
 
-def console_file(request: Request, name: str = "") -> Response:
+def console_file(app: Application, request: Request, name: str = "") -> Response:
     from shared import console
 
     return console.serve(request.path)
@@ -65,4 +65,9 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 @functions_framework.http
 def costs(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"costs": get_costs, "pipelines": list_pipelines, "console": console_file})
+    return web.dispatch(
+        application.current(),
+        request,
+        ROUTES,
+        {"costs": get_costs, "pipelines": list_pipelines, "console": console_file},
+    )

@@ -22,6 +22,8 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Request, Response
 
+from shared import application
+
 if TYPE_CHECKING:
     from shared.domain.runs import RunMessage
 
@@ -42,18 +44,16 @@ def _run_message(data: Any) -> RunMessage | None:
 
 @functions_framework.cloud_event
 def execute(cloud_event: CloudEvent) -> None:
-    from shared import runtime
     from shared.errors import TransientError
     from shared.logs import get_logger
     from shared.services import execution
-    from shared.settings import get_settings
 
     message = _run_message(cloud_event.data)
     if message is None:
         get_logger("execute").error("unreadable run message dropped")
         return
     try:
-        execution.execute_run(runtime.backend(), get_settings(), message)
+        execution.execute_run(application.current(), message)
     except TransientError as exc:
         # an HTTP error rather than an exception: the retry is expected, so no stack trace in the
         # logs (execution already logged why)
@@ -62,12 +62,10 @@ def execute(cloud_event: CloudEvent) -> None:
 
 @functions_framework.http
 def execute_push(request: Request) -> Response:
-    from shared import runtime
     from shared.errors import TransientError
     from shared.json_input import UntrustedJsonError, loads_untrusted
     from shared.logs import get_logger
     from shared.services import execution
-    from shared.settings import get_settings
 
     # a push body is the same {"message": {"data": ...}} envelope as a CloudEvent's data
     try:
@@ -80,7 +78,7 @@ def execute_push(request: Request) -> Response:
         get_logger("execute").error("unreadable run message dropped")
         return Response(status=204)
     try:
-        execution.execute_run(runtime.backend(), get_settings(), message)
+        execution.execute_run(application.current(), message)
     except TransientError as exc:
         # a nack: Pub/Sub redelivers after the subscription's backoff
         wait = execution.retry_after_s(exc)

@@ -9,11 +9,16 @@ X-CloudScheduler-ScheduleTime; a repeated call for the same pair adds no run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import web
+from shared import application, web
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 ROUTES = web.routes(
     ("POST", "/api/v1/scheduler/tick", "tick"),
@@ -21,45 +26,36 @@ ROUTES = web.routes(
 )
 
 
-def _authenticate(request: Request) -> None:
-    from shared import runtime
+def _authenticate(app: Application, request: Request) -> None:
     from shared.errors import Unauthenticated
-    from shared.settings import get_settings
 
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Scheduler token missing or invalid")
     # Cloud Scheduler's OIDC token names the URL it calls as its audience
-    audience = get_settings().scheduler_audience or f"https://{request.host}"
-    runtime.token_verifier().verify(token, audience)
+    audience = app.settings.scheduler_audience or f"https://{request.host}"
+    app.token_verifier().verify(token, audience)
 
 
-def tick(request: Request) -> Response:
-    from shared import runtime
+def tick(app: Application, request: Request) -> Response:
     from shared.domain.runs import utcnow
     from shared.services import scheduling
-    from shared.settings import get_settings
 
-    _authenticate(request)
-    settings = get_settings()
-    wanted = scheduling.tick_request(web.read_json(request, settings.max_body_bytes))
+    _authenticate(app, request)
+    wanted = scheduling.tick_request(web.read_json(request, app.settings.max_body_bytes))
     job = request.headers.get("X-CloudScheduler-JobName", "manual")[:200]
     fired_at = scheduling.schedule_time(
         request.headers.get("X-CloudScheduler-ScheduleTime"), utcnow(), field="X-CloudScheduler-ScheduleTime"
     )
-    report = scheduling.tick(
-        runtime.backend(), settings, job, fired_at, wanted.refs, invoice_close=wanted.invoice_close
-    )
+    report = scheduling.tick(app, job, fired_at, wanted.refs, invoice_close=wanted.invoice_close)
     return web.json_response(report.body())
 
 
-def reap(request: Request) -> Response:
-    from shared import runtime
+def reap(app: Application, request: Request) -> Response:
     from shared.services import reaper
-    from shared.settings import get_settings
 
-    _authenticate(request)
-    return web.json_response({"failed_run_ids": reaper.reap(runtime.backend(), get_settings())})
+    _authenticate(app, request)
+    return web.json_response({"failed_run_ids": reaper.reap(app)})
 
 
 functions_framework.errorhandler(HTTPException)(web.framework_error)
@@ -67,4 +63,4 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 @functions_framework.http
 def scheduler(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"tick": tick, "reap": reap})
+    return web.dispatch(application.current(), request, ROUTES, {"tick": tick, "reap": reap})

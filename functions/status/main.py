@@ -8,11 +8,16 @@ GET /api/v1/focus/{org}?start=&end=             the org's FOCUS rows, CSV or Par
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import web
+from shared import application, web
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 ROUTES = web.routes(
     ("GET", "/api/v1/pipelines/runs/<run_id>", "get"),
@@ -22,40 +27,36 @@ ROUTES = web.routes(
 )
 
 
-def get_run(request: Request, run_id: str) -> Response:
-    from shared import runtime
+def get_run(app: Application, request: Request, run_id: str) -> Response:
     from shared.services import auth, runs
 
-    store = runtime.backend().store
+    store = app.backend.store
     org = auth.authenticate(store, request.headers.get("X-API-Key"))
     return web.json_response(runs.get(store, org, run_id).public())
 
 
-def list_runs(request: Request) -> Response:
-    from shared import runtime
+def list_runs(app: Application, request: Request) -> Response:
     from shared.services import auth, runs
 
-    store = runtime.backend().store
+    store = app.backend.store
     org = auth.authenticate(store, request.headers.get("X-API-Key"))
     page = runs.list_page(store, org, request.args.to_dict())
     return web.json_response({"runs": [run.public() for run in page.runs], "next_page_token": page.next_page_token})
 
 
-def backfill_progress(request: Request, backfill_id: str) -> Response:
-    from shared import runtime
+def backfill_progress(app: Application, request: Request, backfill_id: str) -> Response:
     from shared.services import auth, scheduling
 
-    backend = runtime.backend()
+    backend = app.backend
     org = auth.authenticate(backend.store, request.headers.get("X-API-Key"))
     return web.json_response(scheduling.backfill_progress(backend, org, backfill_id))
 
 
-def focus_export(request: Request, org_slug: str) -> Response:
-    from shared import errors, runtime
+def focus_export(app: Application, request: Request, org_slug: str) -> Response:
+    from shared import errors
     from shared.services import auth, focus_export
-    from shared.settings import get_settings
 
-    backend, settings = runtime.backend(), get_settings()
+    backend, settings = app.backend, app.settings
     org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
     days = focus_export.parse_range(request.args.to_dict(), settings.focus_export_max_days)
     # no Accept at all means anything, so CSV; an Accept naming neither format is refused
@@ -85,5 +86,8 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 @functions_framework.http
 def status(request: Request) -> Response:
     return web.dispatch(
-        request, ROUTES, {"get": get_run, "list": list_runs, "backfill": backfill_progress, "focus": focus_export}
+        application.current(),
+        request,
+        ROUTES,
+        {"get": get_run, "list": list_runs, "backfill": backfill_progress, "focus": focus_export},
     )

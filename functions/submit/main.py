@@ -7,11 +7,16 @@ POST /api/v1/pipelines/backfill/{org_slug}/{provider}/{domain}/{pipeline}   one 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import web
+from shared import application, web
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 ROUTES = web.routes(
     ("POST", "/api/v1/pipelines/run/<org_slug>/<provider>/<domain>/<pipeline>", "run"),
@@ -21,26 +26,21 @@ ROUTES = web.routes(
 )
 
 
-def run_pipeline(request: Request, org_slug: str, provider: str, domain: str | None, pipeline: str) -> Response:
+def run_pipeline(
+    app: Application, request: Request, org_slug: str, provider: str, domain: str | None, pipeline: str
+) -> Response:
     # imported on first request, not at cold start (functions-framework's lazy-globals pattern)
-    from shared import runtime
     from shared.domain.runs import PipelineRef
-    from shared.pipelines import config as pipeline_config
     from shared.services import auth, submission
-    from shared.settings import get_settings
 
-    backend, settings = runtime.backend(), get_settings()
-    org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
-    body = web.read_json(request, settings.max_body_bytes)
-    if domain is None:
-        ref = pipeline_config.find(settings.configs_dir, provider, pipeline)
-    else:
-        ref = PipelineRef(provider, domain, pipeline)
-    run = submission.submit_run(backend, settings, org, ref, body)
+    org = auth.authenticate_for(app.backend.store, request.headers.get("X-API-Key"), org_slug)
+    body = web.read_json(request, app.settings.max_body_bytes)
+    ref = app.pipelines.find(provider, pipeline) if domain is None else PipelineRef(provider, domain, pipeline)
+    run = submission.submit_run(app, org, ref, body)
     return web.json_response(
         {
             "status": run.status,
-            "pipeline_logging_id": run.pipeline_logging_id,
+            "pipeline_logging_id": run.run_id,
             "pipeline_id": run.pipeline_id,
             "org_slug": run.org_slug,
             "parameters": run.parameters,
@@ -50,29 +50,24 @@ def run_pipeline(request: Request, org_slug: str, provider: str, domain: str | N
     )
 
 
-def run_by_id(request: Request, org_slug: str, provider: str, pipeline: str) -> Response:
-    return run_pipeline(request, org_slug, provider, None, pipeline)
+def run_by_id(app: Application, request: Request, org_slug: str, provider: str, pipeline: str) -> Response:
+    return run_pipeline(app, request, org_slug, provider, None, pipeline)
 
 
-def backfill(request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
-    from shared import runtime
+def backfill(app: Application, request: Request, org_slug: str, provider: str, domain: str, pipeline: str) -> Response:
     from shared.domain.runs import PipelineRef
     from shared.services import auth, scheduling
-    from shared.settings import get_settings
 
-    backend, settings = runtime.backend(), get_settings()
-    org = auth.authenticate_for(backend.store, request.headers.get("X-API-Key"), org_slug)
-    body = web.read_json(request, settings.max_body_bytes)
-    result = scheduling.backfill(backend, settings, org, PipelineRef(provider, domain, pipeline), body)
+    org = auth.authenticate_for(app.backend.store, request.headers.get("X-API-Key"), org_slug)
+    body = web.read_json(request, app.settings.max_body_bytes)
+    result = scheduling.backfill(app, org, PipelineRef(provider, domain, pipeline), body)
     return web.json_response(
         {
             "backfill_id": result.backfill_id,
             "org_slug": org.slug,
-            "runs": [
-                {"date": run.parameters["date"], "pipeline_logging_id": run.pipeline_logging_id} for run in result.runs
-            ],
+            "runs": [{"date": run.parameters["date"], "pipeline_logging_id": run.run_id} for run in result.runs],
             "already_active": result.already_active,
-            "not_queued": [run.pipeline_logging_id for run in result.refused],
+            "not_queued": [run.run_id for run in result.refused],
             "message": f"Backfill of {provider}/{pipeline} queued {len(result.runs) - len(result.refused)} runs",
         },
         202,
@@ -84,4 +79,6 @@ functions_framework.errorhandler(HTTPException)(web.framework_error)
 
 @functions_framework.http
 def submit(request: Request) -> Response:
-    return web.dispatch(request, ROUTES, {"run": run_pipeline, "run_by_id": run_by_id, "backfill": backfill})
+    return web.dispatch(
+        application.current(), request, ROUTES, {"run": run_pipeline, "run_by_id": run_by_id, "backfill": backfill}
+    )

@@ -21,6 +21,8 @@ class RunStatus(StrEnum):
 ACTIVE = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
 TERMINAL = frozenset({RunStatus.COMPLETE, RunStatus.FAILED})
 TRIGGERS = frozenset({"api", "scheduler", "backfill"})
+RECORD_RUN_ID = "pipeline_logging_id"
+"""The run id's name in the API and the run record (the source document's); inside, it is ``run_id``."""
 
 
 def utcnow() -> datetime:
@@ -62,7 +64,8 @@ class PipelineRef:
 
 @dataclass(frozen=True)
 class Run:
-    pipeline_logging_id: str
+    run_id: str
+    """The API's and the run record's ``pipeline_logging_id`` (see ``public`` and ``to_record``)."""
     pipeline_id: str
     org_slug: str
     provider: str
@@ -100,21 +103,23 @@ class Run:
         return PipelineRef(self.provider, self.domain, self.pipeline)
 
     def public(self) -> dict[str, Any]:
-        body = asdict(self)
+        """The run as the API returns it."""
+        body = self.to_record()
         for private in ("claim_token", "lease_expires_at", "dedupe_key", "trigger_key"):
             body.pop(private)
-        body["status"] = str(self.status)
         return body
 
     def to_record(self) -> dict[str, Any]:
-        """Every field, JSON-ready, for a store."""
-        body = asdict(self)
+        """Every field, JSON-ready, for a store: the run record, whose id is ``pipeline_logging_id``."""
+        fields = asdict(self)
+        body = {RECORD_RUN_ID: fields.pop("run_id"), **fields}
         body["status"] = str(self.status)
         return body
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Run:
         fields = dict(record)
+        fields["run_id"] = fields.pop(RECORD_RUN_ID)
         fields["status"] = RunStatus(fields["status"])
         fields["steps"] = tuple(StepResult(**step) for step in fields.get("steps") or ())
         fields["warnings"] = tuple(fields.get("warnings") or ())
@@ -181,7 +186,7 @@ class RunMessage:
     @classmethod
     def from_run(cls, run: Run) -> RunMessage:
         return cls(
-            run_id=run.pipeline_logging_id,
+            run_id=run.run_id,
             org_slug=run.org_slug,
             provider=run.provider,
             domain=run.domain,

@@ -18,12 +18,15 @@ import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from shared.errors import CloudActError, ConfigError
 from shared.json_input import loads_untrusted
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEMO_DIR = ".cloudact-demo"
@@ -185,15 +188,24 @@ def main(ctx: click.Context, data_dir: Path) -> None:
     if ctx.invoked_subcommand == "demo" and ctx.get_parameter_source("data_dir") is click.core.ParameterSource.DEFAULT:
         data_dir = Path(DEMO_DIR)  # never the folder `serve` uses by default
     os.environ["CLOUDACT_DATA_DIR"] = str(data_dir)
-    from shared.settings import get_settings
+    from shared import application
+    from shared.settings import Settings
 
-    get_settings.cache_clear()
+    # the CLI's application, on the folder just chosen: the local stack it starts serves it. One
+    # this process already has with the same settings is kept (the CLI invoked in-process).
+    settings = Settings.from_env()
+    if application.current().settings != settings:
+        application.install(application.Application(settings))
+
+
+def _app() -> Application:
+    from shared import application
+
+    return application.current()
 
 
 def _data_dir() -> Path:
-    from shared.settings import get_settings
-
-    return get_settings().data_dir
+    return _app().settings.data_dir
 
 
 # -- the local stack ---------------------------------------------------------------------------
@@ -209,17 +221,16 @@ def serve(host: str, port: int) -> None:
     delivered again by a later `serve` once its lease, CLOUDACT_RUN_LEASE_S, has expired)."""
     import signal
 
-    from shared import runtime
     from shared.local_stack.folder_lock import FolderLock
     from shared.local_stack.server import LocalStack
-    from shared.settings import get_settings
 
-    settings = get_settings()
+    app = _app()
+    settings = app.settings
     lock = FolderLock(settings.data_dir).acquire("cloudact serve")
     try:
-        runtime.admin_key(settings)  # created now so its file exists for the operator
+        app.admin_key()  # created now so its file exists for the operator
         if settings.backend == "local":
-            runtime.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
+            app.local_scheduler_token()  # likewise the scheduler's key, for `schedule tick`
         try:
             stack = LocalStack(host, port)
         except ConfigError as exc:
@@ -259,7 +270,7 @@ def serve(host: str, port: int) -> None:
             else:
                 say("stopping")
             stack.stop(run_in_flight_timeout_s=None)
-            runtime.reset()  # closes the warehouse file cleanly
+            app.close()  # closes the warehouse file cleanly
             say("stopped")
     finally:
         lock.release()
@@ -290,14 +301,11 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
     import logging
     import shutil
 
-    from shared import runtime
     from shared.adapters.local.warehouse import DuckDBWarehouse
     from shared.local_stack import billing_export
     from shared.local_stack.demo import run_demo
     from shared.local_stack.folder_lock import FolderLock
     from shared.local_stack.server import LocalStack
-    from shared.runtime import admin_key
-    from shared.settings import get_settings
 
     if not verbose:  # the story is told on stdout; warnings and errors still reach stderr
         from shared.logs import configure
@@ -305,8 +313,8 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
         configure()  # first, so the level set below is not reset when a module asks for its logger
         logging.getLogger("cloudact").setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    settings = get_settings()
-    folder = settings.data_dir
+    app = _app()
+    folder = app.settings.data_dir
     if not _demo_folder_ok(folder):  # not even with --keep: the demo writes into the folder it uses
         raise CliError(
             f"{folder} was not created by `cloudact demo`, so the demo will neither use nor delete it: "
@@ -322,11 +330,11 @@ def demo(rows: int, days: int, keep: bool, verbose: bool) -> None:
         say(f"CloudAct demo on the embedded stack (data in {folder})")
         with LocalStack(port=0) as stack:
             say(f"local stack serving on {stack.url}")
-            warehouse = runtime.backend().warehouses.platform()
+            warehouse = app.backend.warehouses.platform()
             assert isinstance(warehouse, DuckDBWarehouse)
             spec = billing_export.ExportSpec(rows=rows, days=days, end_date=date.today() - timedelta(days=1))
-            outcome = run_demo(stack.url, admin_key(settings), warehouse, spec, say=say)
-        runtime.reset()
+            outcome = run_demo(stack.url, app.admin_key(), warehouse, spec, say=say)
+        app.close()
     shown = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else str(folder)
     result = {"passed": outcome.ok, "data_dir": str(folder), "org_slug": "acmecorp", "api_key": outcome.api_key}
 
@@ -351,9 +359,8 @@ def _admin_client(url: str) -> Any:
     """The admin key of this data folder, never a new one: a key minted here would be unknown to a
     server started on another folder."""
     from shared.local_stack.client import ApiClient
-    from shared.settings import get_settings
 
-    settings = get_settings()
+    settings = _app().settings
     key = settings.admin_key
     key_file = settings.data_dir / "admin.key"
     if not key:
@@ -369,14 +376,13 @@ def _admin_client(url: str) -> Any:
 
 def _admin_call(url: str, action: Callable[[Any], Any]) -> Any:
     from shared.local_stack.client import ApiError
-    from shared.settings import get_settings
 
     try:
         return action(_admin_client(url))
     except ApiError as exc:
         if exc.http_status == 401:
             raise CliError(
-                f"the server at {url} refused the admin key of {get_settings().data_dir}: it serves another data "
+                f"the server at {url} refused the admin key of {_data_dir()}: it serves another data "
                 "folder. Pass the --data-dir (or CLOUDACT_DATA_DIR) it was started with",
                 2,
                 exc.body,
@@ -469,14 +475,14 @@ def _through_running_stack(path: str, body: dict[str, Any]) -> dict[str, Any] | 
 def _offline(action: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """Runs ``action`` on the warehouse with the data folder locked (waiting, and saying so, for a
     short-lived tool that holds it)."""
-    from shared import runtime
     from shared.local_stack import folder_lock
 
+    app = _app()
     with folder_lock.acquire_waiting(_data_dir(), "cloudact export tool", say):
         try:
-            return action(runtime.backend().warehouses.platform())
+            return action(app.backend.warehouses.platform())
         finally:
-            runtime.reset()
+            app.close()
 
 
 @main.command("generate-export")
@@ -633,19 +639,18 @@ def _rfc3339(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 @json_option
 def schedule_tick(pipeline: str | None, at: str | None, url: str) -> None:
     """Fire a scheduler tick against a running local stack, with a locally signed token."""
-    from shared import runtime
     from shared.domain.runs import iso, utcnow
     from shared.local_stack.client import ApiClient, ApiError
-    from shared.settings import get_settings
 
-    settings = get_settings()
+    app = _app()
+    settings = app.settings
     if not (settings.data_dir / "scheduler.key").is_file():  # never mint a key the server does not know
         raise CliError(
             f"no scheduler key in {settings.data_dir}: pass the --data-dir (or CLOUDACT_DATA_DIR) "
             f"the server at {url} was started with",
             2,
         )
-    token = runtime.local_scheduler_token()
+    token = app.local_scheduler_token()
     client = ApiClient(
         url,
         bearer=token,
@@ -808,15 +813,15 @@ def validate(paths: tuple[Path, ...]) -> None:
 
     PATHS are pipeline files or folders of them; problems are printed as file:line: message."""
     from shared.local_stack.validation import check_configs, check_file
-    from shared.settings import get_settings
 
+    configs_dir = _app().settings.configs_dir
     problems: list[str] = []
     checked = 0
-    targets = list(paths) or [get_settings().configs_dir]
+    targets = list(paths) or [configs_dir]
     for target in targets:
         if target.is_dir():
             files = sorted([*target.rglob("*.yml"), *target.rglob("*.yaml")])
-            if target == get_settings().configs_dir and not paths:
+            if target == configs_dir and not paths:
                 problems += check_configs(target)
                 checked += len(files)
                 continue

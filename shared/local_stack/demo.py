@@ -199,12 +199,12 @@ def read_parquet(path: Path) -> list[dict[str, Any]]:
 def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None]) -> bool:
     """Last: the org's FOCUS 1.2 file (every provider): exported over the API, checked by us and by the FinOps
     Foundation's validator (when ``make focus-validator`` has installed it)."""
+    from shared.application import current
     from shared.domain import focus
     from shared.local_stack import focus_validation
     from shared.local_stack.focus_cli import download
-    from shared.settings import get_settings
 
-    out = get_settings().data_dir / f"focus-{ORG}-{day.isoformat()}.parquet"
+    out = current().settings.data_dir / f"focus-{ORG}-{day.isoformat()}.parquet"
     size = download(base_url, api_key, ORG, day, day, out)
     records = read_parquet(out)
     problems = focus.violations(records)

@@ -5,6 +5,9 @@ on ``functions/<name>/main.py``); requests are routed to it by path prefix, as a
 would. Queued runs are delivered to the execute function as Pub/Sub ``messagePublished``
 CloudEvents over its HTTP interface: a 2xx acknowledges, anything else is redelivered with backoff,
 and a message past its last attempt is dead-lettered and its run failed.
+
+Everything here serves the process's application (``shared.application.current()``): the one the
+CLI built and installed, or the tests' own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from shared import console, web
+from shared import application, console, web
 from shared.adapters.local.queue import Delivery, SqliteRunQueue
 from shared.errors import NotFound
 from shared.json_input import loads_untrusted
@@ -178,7 +181,6 @@ class PushDelivery:
 
 
 def dead_letter_handler(delivery: Delivery) -> None:
-    from shared import runtime
     from shared.domain.runs import RunMessage
     from shared.services import execution
 
@@ -186,7 +188,7 @@ def dead_letter_handler(delivery: Delivery) -> None:
         message = RunMessage(**loads_untrusted(delivery.data))
     except (TypeError, ValueError):
         return
-    execution.fail_undeliverable(runtime.backend(), message, delivery.delivery_attempt)
+    execution.fail_undeliverable(application.current().backend, message, delivery.delivery_attempt)
 
 
 class LocalScheduler:
@@ -202,10 +204,9 @@ class LocalScheduler:
         self._thread: threading.Thread | None = None
 
     def _call(self, path: str, job: str, fired_at: datetime, body: dict[str, Any] | None = None) -> Any:
-        from shared import runtime
         from shared.domain.runs import iso
 
-        token = runtime.local_scheduler_token()
+        token = application.current().local_scheduler_token()
         headers = {
             "Authorization": f"Bearer {token}",
             "X-CloudScheduler-JobName": job,
@@ -215,15 +216,12 @@ class LocalScheduler:
 
     def fire_due(self, after: datetime, until: datetime) -> int:
         """Ticks every scheduled pipeline whose cron fired in (after, until]; returns the firings."""
-        from shared.pipelines import config as pipeline_config
         from shared.pipelines.schedule import fire_times
-        from shared.services.scheduling import scheduled_pipelines
-        from shared.settings import get_settings
 
-        settings = get_settings()
+        pipelines = application.current().pipelines
         fired = 0
-        for ref in scheduled_pipelines(settings):
-            schedule = pipeline_config.load(settings.configs_dir, ref).schedule
+        for ref in pipelines.scheduled():
+            schedule = pipelines.load(ref).schedule
             assert schedule is not None
             for moment in fire_times(schedule, after, until):
                 response = self._call("/api/v1/scheduler/tick", f"local-{ref.pipeline}", moment, {"pipeline": ref.path})
@@ -313,14 +311,13 @@ class LocalStack:
     """The HTTP server and the delivery worker, in background threads of this process."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
-        from shared import runtime
         from shared.local_stack.http_server import make_server
         from shared.local_stack.validation import require_valid
-        from shared.settings import get_settings
 
-        settings = get_settings()
+        app = application.current()
+        settings = app.settings
         require_valid(settings.configs_dir)  # a broken pipeline file is refused now, not at its first run
-        queue = runtime.backend().queue
+        queue = app.backend.queue
         assert isinstance(queue, SqliteRunQueue), "the local stack runs on the local backend"
         self.gateway = ApiGateway()
         self.server = make_server(host, port, self.gateway, settings.max_body_bytes)

@@ -6,7 +6,6 @@ A malformed file fails with the file, the field and the reason, before any run i
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -174,21 +173,16 @@ def path_for(configs_dir: Path, ref: PipelineRef) -> Path:
     return configs_dir / ref.provider / ref.domain / f"{ref.pipeline}.yml"
 
 
-@lru_cache(maxsize=64)
-def _load_cached(path: Path, mtime_ns: int) -> PipelineConfig:
-    return parse(path)
-
-
 def load(configs_dir: Path, ref: PipelineRef) -> PipelineConfig:
+    """Parses and validates one pipeline file (every time: code loads pipelines through
+    ``shared.pipelines.catalog``, which parses each file once)."""
     if ref.provider not in providers.names():
         raise NotFound(f"Pipeline {ref.path} not found")
     path = path_for(configs_dir, ref)
+    if not path.is_file():
+        raise NotFound(f"Pipeline {ref.path} not found")
     try:
-        mtime = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        raise NotFound(f"Pipeline {ref.path} not found") from None
-    try:
-        return _load_cached(path, mtime)
+        return parse(path)
     except ConfigError as exc:
         # the caller sees which file is broken, never where the server keeps it
         raise ConfigError(exc.message.replace(str(configs_dir), "configs").replace(str(path), ref.path)) from None

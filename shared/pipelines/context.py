@@ -30,7 +30,7 @@ class StepContext:
     """The last COMPLETE run of the same org, pipeline and parameters, if any."""
 
     def labels(self, step: str) -> JobLabels:
-        return JobLabels(org_slug=self.org.slug, run_id=self.run.pipeline_logging_id, step=step)
+        return JobLabels(org_slug=self.org.slug, run_id=self.run.run_id, step=step)
 
 
 @dataclass(frozen=True)

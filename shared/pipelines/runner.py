@@ -76,7 +76,7 @@ def run_pipeline(ctx: StepContext) -> RunResult:
         ctx.heartbeat()
         processor = registry.get(step.processor)
         context = {
-            "run_id": ctx.run.pipeline_logging_id,
+            "run_id": ctx.run.run_id,
             "org_slug": ctx.org.slug,
             "pipeline": ctx.run.pipeline_id,
             "step": step.name,
@@ -105,7 +105,7 @@ def run_pipeline(ctx: StepContext) -> RunResult:
                 watermark = combined or watermark
                 if baseline is not None and combined == baseline:
                     assert ctx.previous is not None
-                    skip_reason = f"source unchanged since run {ctx.previous.pipeline_logging_id}"
+                    skip_reason = f"source unchanged since run {ctx.previous.run_id}"
         else:
             watermark = outcome.watermark or watermark
         results.append(

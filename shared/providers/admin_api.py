@@ -29,7 +29,7 @@ from shared.pipelines.config import PipelineConfig, Step
 from shared.pipelines.context import StepContext, StepOutcome
 from shared.ports import QueryResult
 from shared.providers.vendor_http import VendorApi, fetch_buckets
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 EXACT = Context(prec=80, traps=[Inexact, InvalidOperation])
 """Summing amounts never rounds: an inexact sum raises instead (80 digits is far beyond any day's)."""
@@ -80,7 +80,10 @@ class Vendor:
     def api(self, admin_key: str, settings: Settings | None = None) -> VendorApi:
         import os
 
-        settings = settings or get_settings()
+        if settings is None:
+            from shared.application import current
+
+            settings = current().settings
         base_url = os.environ.get(self.base_url_env) or self.base_url_default
         return VendorApi(
             label=self.label,

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from shared.domain.orgs import Organization
-from shared.domain.runs import PipelineRef
-from shared.pipelines import config as pipeline_config
+from shared.pipelines.catalog import PipelineCatalog
 from shared.ports import Store
-
-
-def _pipelines(configs_dir: Path) -> list[tuple[PipelineRef, pipeline_config.PipelineConfig]]:
-    # the one place that enumerates pipeline files: a catalog of its own would replace this call
-    return [(ref, pipeline_config.load(configs_dir, ref)) for ref in pipeline_config.discover(configs_dir)]
 
 
 def _default(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | bool) else str(value)
 
 
-def available(store: Store, configs_dir: Path, org: Organization) -> list[dict[str, Any]]:
+def available(store: Store, pipelines: PipelineCatalog, org: Organization) -> list[dict[str, Any]]:
     configured = {integration.integration_type for integration in store.list_integrations(org.slug)}
     listed = []
-    for ref, config in _pipelines(configs_dir):
+    for ref, config in pipelines.pipelines():
         integrations = [{"type": kind, "configured": kind in configured} for kind in config.required_integrations]
         listed.append(
             {

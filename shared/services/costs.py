@@ -308,7 +308,7 @@ def freshness(store: Store, org: Organization) -> list[dict[str, Any]]:
             latest[run.provider] = {
                 "provider": run.provider,
                 "pipeline_id": run.pipeline_id,
-                "pipeline_logging_id": run.pipeline_logging_id,
+                "pipeline_logging_id": run.run_id,
                 "date": run.parameters.get("date"),
                 "completed_at": run.end_time,
                 "source_watermark": run.source_watermark,

@@ -16,19 +16,20 @@ import math
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.integrations import IntegrationSecret
 from shared.domain.runs import ACTIVE, Run, RunMessage, RunStatus, iso, parse_iso, utcnow
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.logs import get_logger
-from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.context import StepContext
 from shared.pipelines.runner import RunResult, run_pipeline
 from shared.ports import Backend, OrgAtCapacity
 from shared.services import history, integrations
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("execution")
 
@@ -66,7 +67,8 @@ def _lease_left_s(run: Run, now: datetime) -> float:
     return (parse_iso(run.lease_expires_at) - now).total_seconds()
 
 
-def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Outcome:
+def execute_run(app: Application, message: RunMessage) -> Outcome:
+    backend, settings = app.backend, app.settings
     context: dict[str, Any] = {"run_id": message.run_id, "org_slug": message.org_slug}
     run = backend.store.get_run(message.run_id)
     if run is None or run.org_slug != message.org_slug:
@@ -77,20 +79,20 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
     if (now - parse_iso(run.requested_at)).total_seconds() > settings.max_event_age_s:
         # past the retry window: running it now would surprise whoever asked, so close it instead
         log.warning("run message older than the retry window dropped", extra=context)
-        fail_open_run(backend, run.pipeline_logging_id, "run message expired before it could be executed")
+        fail_open_run(backend, run.run_id, "run message expired before it could be executed")
         return Outcome.DROPPED
     token = uuid.uuid4().hex
     lease = timedelta(seconds=settings.run_lease_s)
     try:
         claimed = backend.store.claim_run(
-            run.pipeline_logging_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
+            run.run_id, token, iso(now), iso(now + lease), max_running=settings.max_running_per_org
         )
     except OrgAtCapacity:
         # fairness between tenants: this org's other runs finish first; the queue's backoff paces us
         log.info("org at its concurrent-run limit; delivery deferred", extra=context)
         raise TransientError("organization at its concurrent-run limit") from None
     if claimed is None:
-        current = backend.store.get_run(run.pipeline_logging_id) or run
+        current = backend.store.get_run(run.run_id) or run
         if current.status in ACTIVE:
             # held by a worker that may be alive or dead (or just taken by a concurrent delivery):
             # acknowledging now would leave a dead worker's run to the reaper, so come back later
@@ -104,7 +106,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
 
     def heartbeat() -> None:
         extended = backend.store.update_run(
-            claimed.pipeline_logging_id,
+            claimed.run_id,
             expected_status=RunStatus.RUNNING,
             claim_token=token,
             changes={"lease_expires_at": iso(utcnow() + lease)},
@@ -117,7 +119,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
         org = backend.store.get_org(claimed.org_slug)
         if org is None:
             raise TerminalError("Organization not found")
-        pipeline = pipeline_config.load(settings.configs_dir, claimed.ref)
+        pipeline = app.pipelines.load(claimed.ref)
         secrets: dict[str, IntegrationSecret] = {
             kind: integrations.unseal(backend, org.slug, kind) for kind in pipeline.required_integrations
         }
@@ -140,7 +142,7 @@ def execute_run(backend: Backend, settings: Settings, message: RunMessage) -> Ou
     except TransientError as exc:
         # give the run back so the redelivery can claim it; then ask for that redelivery
         backend.store.update_run(
-            claimed.pipeline_logging_id,
+            claimed.run_id,
             expected_status=RunStatus.RUNNING,
             claim_token=token,
             changes={"status": RunStatus.PENDING, "claim_token": None, "lease_expires_at": None},
@@ -197,7 +199,7 @@ def _finish(
     ended = utcnow()
     started = parse_iso(run.start_time) if run.start_time else ended
     finished = backend.store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token=token,
         changes={

@@ -50,7 +50,7 @@ def record(warehouse: Warehouse, run: Run) -> None:
         "run_id",
         [
             {
-                "run_id": run.pipeline_logging_id,
+                "run_id": run.run_id,
                 "org_slug": run.org_slug,
                 "pipeline_id": run.pipeline_id,
                 "status": str(run.status),

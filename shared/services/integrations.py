@@ -15,7 +15,6 @@ from shared.domain.runs import iso, utcnow
 from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound, TerminalError
 from shared.json_input import UntrustedJsonError, loads_untrusted
 from shared.ports import Backend
-from shared.settings import get_settings
 
 VERIFY_FIELD = "verify"
 
@@ -39,7 +38,9 @@ def set_up(backend: Backend, org: Organization, provider_name: str, body: dict[s
     canonical, metadata = kind.validate(body)
     if verify and kind.verify:
         # the vendor's word before anything is stored: a key it rejects is never kept
-        providers.resolve(kind.verify)(canonical, get_settings())
+        from shared.application import current
+
+        providers.resolve(kind.verify)(canonical, current().settings)
     envelope = backend.keys.encrypt(canonical, associated_data(org.slug, kind.kind))
     now = iso(utcnow())
     existing = backend.store.get_integration(org.slug, kind.kind)

@@ -8,18 +8,21 @@ reaper fails whatever is still open well after that, with the reason, so no run 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.domain.runs import RunStatus, iso, utcnow
 from shared.logs import get_logger
-from shared.ports import Backend
 from shared.services.execution import fail_open_run
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("reaper")
 
 
-def reap(backend: Backend, settings: Settings, now: datetime | None = None) -> list[str]:
+def reap(app: Application, now: datetime | None = None) -> list[str]:
     """Fails stale runs; returns their ids."""
+    backend, settings = app.backend, app.settings
     now = now or utcnow()
     stale = backend.store.find_stale_runs(
         lease_expired_before=iso(now - timedelta(seconds=settings.reaper_grace_s)),
@@ -31,9 +34,7 @@ def reap(backend: Backend, settings: Settings, now: datetime | None = None) -> l
             reason = f"worker stopped without finishing (no heartbeat since lease ended at {run.lease_expires_at})"
         else:
             reason = "run was never delivered to a worker"
-        if fail_open_run(backend, run.pipeline_logging_id, reason, only_if=(run.status, run.claim_token)):
-            log.warning(
-                f"stale run failed: {reason}", extra={"run_id": run.pipeline_logging_id, "org_slug": run.org_slug}
-            )
-            reaped.append(run.pipeline_logging_id)
+        if fail_open_run(backend, run.run_id, reason, only_if=(run.status, run.claim_token)):
+            log.warning(f"stale run failed: {reason}", extra={"run_id": run.run_id, "org_slug": run.org_slug})
+            reaped.append(run.run_id)
     return reaped

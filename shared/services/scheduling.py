@@ -17,20 +17,21 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain import identifiers
 from shared.domain.orgs import Organization
 from shared.domain.runs import PipelineRef, Run, iso, parse_iso, utcnow
 from shared.errors import CloudActError, IntegrationNotConfigured, InvalidRequest, NotFound
 from shared.logs import get_logger
-from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.pipelines.config import INVOICE_CLOSE_WINDOW_PARAMETER
 from shared.pipelines.schedule import covered_days, invoice_close_days
 from shared.ports import Backend, DuplicateRun, RunFilter
 from shared.services import integrations, submission
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("scheduling")
 BACKFILL_FIELDS = {"start_date", "end_date", "force_refresh"}
@@ -95,22 +96,13 @@ class TickReport:
         }
 
 
-def scheduled_pipelines(settings: Settings) -> list[PipelineRef]:
-    return [
-        ref
-        for ref in pipeline_config.discover(settings.configs_dir)
-        if pipeline_config.load(settings.configs_dir, ref).schedule is not None
-    ]
-
-
 def _trigger_key(job: str, schedule_time: datetime, ref: PipelineRef, org_slug: str, day: date) -> str:
     raw = f"{job}|{iso(schedule_time)}|{ref.path}|{org_slug}|{day.isoformat()}"
     return "tick:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def tick(
-    backend: Backend,
-    settings: Settings,
+    app: Application,
     job: str,
     schedule_time: datetime,
     refs: list[PipelineRef] | None = None,
@@ -121,9 +113,8 @@ def tick(
     scheduled pipeline's lookback window; or, for an invoice-close tick, one per day of the
     closed month, each reading its source up to the close."""
     report = TickReport(job=job, schedule_time=iso(schedule_time))
-    pipelines = [
-        (ref, pipeline_config.load(settings.configs_dir, ref)) for ref in refs or scheduled_pipelines(settings)
-    ]
+    backend = app.backend
+    pipelines = [(ref, app.pipelines.load(ref)) for ref in refs or app.pipelines.scheduled()]
     orgs = [org for org in backend.store.list_orgs() if org.status == "active"]
     created: list[Run] = []
     for ref, pipeline in pipelines:
@@ -178,13 +169,12 @@ class Backfill:
     refused: list[Run]
 
 
-def backfill(
-    backend: Backend, settings: Settings, org: Organization, ref: PipelineRef, body: dict[str, Any]
-) -> Backfill:
+def backfill(app: Application, org: Organization, ref: PipelineRef, body: dict[str, Any]) -> Backfill:
     unknown = sorted(set(body) - BACKFILL_FIELDS)
     if unknown:
         raise InvalidRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
-    pipeline = pipeline_config.load(settings.configs_dir, ref)
+    backend, settings = app.backend, app.settings
+    pipeline = app.pipelines.load(ref)
     date_parameter = pipeline.parameter("date")
     if date_parameter is None or date_parameter.type != "date":
         raise InvalidRequest(f"Pipeline {ref.path} has no date parameter to backfill over", field="pipeline")
@@ -225,7 +215,7 @@ def backfill(
         try:
             runs.append(submission.record(backend, request))
         except DuplicateRun as duplicate:
-            already_active[day.isoformat()] = duplicate.existing.pipeline_logging_id
+            already_active[day.isoformat()] = duplicate.existing.run_id
     refused = submission.queue(backend, runs)
     log.info(f"backfill {backfill_id}: {len(runs)} runs for {ref.path}", extra={"org_slug": org.slug})
     return Backfill(backfill_id, runs, already_active, refused)
@@ -253,7 +243,7 @@ def backfill_progress(backend: Backend, org: Organization, backfill_id: str) -> 
         "runs": [
             {
                 "date": run.parameters.get("date"),
-                "pipeline_logging_id": run.pipeline_logging_id,
+                "pipeline_logging_id": run.run_id,
                 "status": str(run.status),
                 "rows_processed": run.rows_processed,
                 "skip_reason": run.skip_reason,

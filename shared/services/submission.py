@@ -11,17 +11,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.orgs import Organization
 from shared.domain.runs import TRIGGERS, PipelineRef, Run, RunMessage, RunStatus, dedupe_key, iso, utcnow
 from shared.errors import Conflict, TransientError
 from shared.logs import get_logger
-from shared.pipelines import config as pipeline_config
 from shared.pipelines import parameters
 from shared.ports import Backend, DuplicateRun
 from shared.services import integrations
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.application import Application
 
 log = get_logger("submission")
 QUEUE_FAILURE = "Run could not be queued"
@@ -41,7 +42,7 @@ class RunRequest:
     def new_run(self) -> Run:
         assert self.trigger in TRIGGERS
         return Run(
-            pipeline_logging_id=str(uuid.uuid4()),
+            run_id=str(uuid.uuid4()),
             pipeline_id=self.ref.pipeline_id(self.org_slug),
             org_slug=self.org_slug,
             provider=self.ref.provider,
@@ -67,12 +68,12 @@ def record(backend: Backend, request: RunRequest) -> Run:
 def _close_unqueued(backend: Backend, run: Run, error: Exception) -> None:
     # the record exists but nothing will execute it: close it now rather than leave it PENDING
     backend.store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.PENDING,
         claim_token=None,
         changes={"status": RunStatus.FAILED, "end_time": iso(utcnow()), "error_message": QUEUE_FAILURE},
     )
-    context = {"run_id": run.pipeline_logging_id, "org_slug": run.org_slug, "pipeline": run.pipeline_id}
+    context = {"run_id": run.run_id, "org_slug": run.org_slug, "pipeline": run.pipeline_id}
     log.error("run could not be queued", extra=context, exc_info=error)
 
 
@@ -90,8 +91,7 @@ def queue(backend: Backend, runs: Sequence[Run], batch_size: int = 500) -> list[
 
 
 def submit_run(
-    backend: Backend,
-    settings: Settings,
+    app: Application,
     org: Organization,
     ref: PipelineRef,
     body: dict[str, Any],
@@ -99,7 +99,8 @@ def submit_run(
     today: date | None = None,
 ) -> Run:
     """One run from the API: 409 if the same run is active, 503 if it could not be queued."""
-    pipeline = pipeline_config.load(settings.configs_dir, ref)
+    backend = app.backend
+    pipeline = app.pipelines.load(ref)
     values, options = parameters.resolve(pipeline, body, today or utcnow().date())
     integrations.require(backend, org.slug, list(pipeline.required_integrations))
     try:
@@ -108,14 +109,12 @@ def submit_run(
         existing = duplicate.existing
         raise Conflict(
             f"A run of {ref.path} with the same parameters is already {existing.status}",
-            pipeline_logging_id=existing.pipeline_logging_id,
+            pipeline_logging_id=existing.run_id,
         ) from None
     try:
         backend.queue.publish(RunMessage.from_run(run))
     except Exception as exc:
         _close_unqueued(backend, run, exc)
         raise TransientError(f"{QUEUE_FAILURE}; please retry") from None
-    log.info(
-        "run accepted", extra={"run_id": run.pipeline_logging_id, "org_slug": org.slug, "pipeline": run.pipeline_id}
-    )
+    log.info("run accepted", extra={"run_id": run.run_id, "org_slug": org.slug, "pipeline": run.pipeline_id})
     return run

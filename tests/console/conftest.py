@@ -20,7 +20,8 @@ import pytest
 
 from bench import focus_data
 from bench.focus_data import FocusRow
-from shared import runtime
+from shared import application
+from shared.application import Application
 from shared.domain.runs import RunStatus
 from shared.ports import RunFilter
 from shared.settings import PROJECT_ROOT
@@ -74,9 +75,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     env = {"CLOUDACT_BACKEND": "local", "CLOUDACT_DATA_DIR": str(data_dir), "CLOUDACT_ADMIN_KEY": ADMIN_KEY}
     for name, value in env.items():
         patch.setenv(name, value)
-    runtime.reset()
+    built = Application.from_env()
+    before = application.install(built)
     try:
-        backend = runtime.backend()
+        backend = built.backend
         spec = billing_export.ExportSpec(table_id=EXPORT_TABLE, rows=4_000, days=DAYS, end_date=YESTERDAY)
         billing_export.generate(backend.warehouses.platform(), spec)  # type: ignore[arg-type]
         tenant = onboard(backend, "acmecorp", spec)
@@ -87,7 +89,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert len(complete.runs) == len(PIPELINE_DAYS), "the billing runs before the server did not all complete"
         focus_data.write(backend.warehouses.platform(), "acmecorp", focus_rows())
     finally:
-        runtime.reset()  # closes the warehouse file: the server process must be its only user
+        # closes the warehouse file: the server process must be its only user
+        application.install(before)
+        built.close()
         patch.undo()
     port = _free_port()
     log = root / "serve.log"

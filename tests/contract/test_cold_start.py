@@ -91,8 +91,8 @@ def test_building_the_gcp_backend_loads_no_vendor_library(tmp_path: object) -> N
         "import os\n"
         "os.environ.update(CLOUDACT_BACKEND='gcp', CLOUDACT_KMS_KEY="
         "'projects/cloudact-test/locations/us/keyRings/r/cryptoKeys/k', CLOUDACT_PROJECT='cloudact-test')\n"
-        "from shared import runtime\n"
-        "backend = runtime.backend()\n"
+        "from shared import application\n"
+        "backend = application.current().backend\n"
         "assert type(backend.store).__name__ == 'FirestoreStore', backend"
     )
     assert _vendor(loaded) == set()

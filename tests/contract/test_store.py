@@ -53,7 +53,7 @@ def make_run(
     ref = PipelineRef("gcp", "cost", pipeline)
     parameters = {"date": day}
     return Run(
-        pipeline_logging_id=run_id or str(uuid.uuid4()),
+        run_id=run_id or str(uuid.uuid4()),
         pipeline_id=ref.pipeline_id(org),
         org_slug=org,
         provider=ref.provider,
@@ -69,14 +69,14 @@ def make_run(
 
 
 def claim(store: Store, run: Run, token: str = "token-1", now: str = "2026-01-02T04:00:01.000Z") -> Run:
-    claimed = store.claim_run(run.pipeline_logging_id, token, now, "2026-01-02T04:15:01.000Z")
+    claimed = store.claim_run(run.run_id, token, now, "2026-01-02T04:15:01.000Z")
     assert claimed is not None
     return claimed
 
 
 def finish(store: Store, run: Run, token: str, status: RunStatus = RunStatus.COMPLETE, **changes: Any) -> Run:
     finished = store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token=token,
         changes={"status": status, "end_time": "2026-01-02T04:05:00.000Z", **changes},
@@ -158,7 +158,7 @@ def test_integrations_are_replaced_listed_and_deleted_per_org(store: Store) -> N
 def test_a_run_reads_back_exactly_as_written(store: Store) -> None:
     run = make_run(force_refresh=True, parent_id="parent-1")
     store.create_run(run)
-    assert store.get_run(run.pipeline_logging_id) == run
+    assert store.get_run(run.run_id) == run
     assert store.get_run(str(uuid.uuid4())) is None
 
 
@@ -172,7 +172,7 @@ def test_an_active_run_blocks_another_with_the_same_dedupe_key(store: Store) -> 
     claimed = claim(store, first)
     with pytest.raises(DuplicateRun) as raised:
         store.create_run(make_run())
-    assert raised.value.existing.pipeline_logging_id == first.pipeline_logging_id
+    assert raised.value.existing.run_id == first.run_id
     assert raised.value.existing.status is RunStatus.RUNNING
 
     store.create_run(make_run(day="2026-01-02"))  # other parameters: another key, no conflict
@@ -184,7 +184,7 @@ def test_a_failed_run_frees_its_dedupe_key_too(store: Store) -> None:
     run = make_run()
     store.create_run(run)
     failed = store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.PENDING,
         claim_token=None,
         changes={"status": RunStatus.FAILED, "error_message": "could not be queued"},
@@ -198,7 +198,7 @@ def test_a_run_given_back_to_pending_keeps_its_dedupe_key(store: Store) -> None:
     store.create_run(run)
     claimed = claim(store, run)
     released = store.update_run(
-        run.pipeline_logging_id,
+        run.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token="token-1",
         changes={"status": RunStatus.PENDING, "claim_token": None, "lease_expires_at": None},
@@ -215,7 +215,7 @@ def test_a_replayed_insert_of_the_same_run_is_a_duplicate(store: Store) -> None:
     finish(store, claimed, "token-1")
     with pytest.raises(DuplicateRun) as raised:
         store.create_run(run)
-    assert raised.value.existing.pipeline_logging_id == run.pipeline_logging_id
+    assert raised.value.existing.run_id == run.run_id
 
 
 def test_a_trigger_key_admits_one_run_ever(store: Store) -> None:
@@ -225,7 +225,7 @@ def test_a_trigger_key_admits_one_run_ever(store: Store) -> None:
     finish(store, claimed, "token-1")
     with pytest.raises(DuplicateRun) as raised:
         store.create_run(make_run(day="2026-01-05", trigger_key="scheduler:acme:gcp/cost/billing:2026-01-01T04:00"))
-    assert raised.value.existing.pipeline_logging_id == first.pipeline_logging_id
+    assert raised.value.existing.run_id == first.run_id
     store.create_run(make_run(day="2026-01-05", trigger_key="scheduler:acme:gcp/cost/billing:2026-01-02T04:00"))
 
 
@@ -260,11 +260,8 @@ def test_a_pending_run_is_claimed_once(store: Store) -> None:
     assert (claimed.status, claimed.claim_token, claimed.attempt) == (RunStatus.RUNNING, "token-1", 1)
     assert claimed.start_time == "2026-01-02T04:00:01.000Z"
     assert claimed.lease_expires_at == "2026-01-02T04:15:01.000Z"
-    assert store.get_run(run.pipeline_logging_id) == claimed
-    assert (
-        store.claim_run(run.pipeline_logging_id, "token-2", "2026-01-02T04:00:02.000Z", "2026-01-02T04:15:02.000Z")
-        is None
-    )
+    assert store.get_run(run.run_id) == claimed
+    assert store.claim_run(run.run_id, "token-2", "2026-01-02T04:00:02.000Z", "2026-01-02T04:15:02.000Z") is None
     assert store.claim_run(str(uuid.uuid4()), "token-2", "2026-01-02T04:00:02.000Z", "2026-01-02T04:15:02.000Z") is None
 
 
@@ -272,14 +269,12 @@ def test_a_running_run_whose_lease_expired_can_be_reclaimed(store: Store) -> Non
     run = make_run()
     store.create_run(run)
     claim(store, run)
-    reclaimed = store.claim_run(
-        run.pipeline_logging_id, "token-2", "2026-01-02T04:20:00.000Z", "2026-01-02T04:35:00.000Z"
-    )
+    reclaimed = store.claim_run(run.run_id, "token-2", "2026-01-02T04:20:00.000Z", "2026-01-02T04:35:00.000Z")
     assert reclaimed is not None and reclaimed.claim_token == "token-2" and reclaimed.attempt == 2
     # the first worker lost its claim: its result is not recorded
     assert (
         store.update_run(
-            run.pipeline_logging_id,
+            run.run_id,
             expected_status=RunStatus.RUNNING,
             claim_token="token-1",
             changes={"status": RunStatus.COMPLETE},
@@ -297,9 +292,7 @@ def test_concurrent_claims_have_exactly_one_winner(store: Store) -> None:
 
     def worker(token: str) -> None:
         start.wait()
-        claimed = store.claim_run(
-            run.pipeline_logging_id, token, "2026-01-02T04:00:01.000Z", "2026-01-02T04:15:01.000Z"
-        )
+        claimed = store.claim_run(run.run_id, token, "2026-01-02T04:00:01.000Z", "2026-01-02T04:15:01.000Z")
         if claimed is not None:
             with lock:
                 winners.append(token)
@@ -310,7 +303,7 @@ def test_concurrent_claims_have_exactly_one_winner(store: Store) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert len(winners) == 1
-    stored = store.get_run(run.pipeline_logging_id)
+    stored = store.get_run(run.run_id)
     assert stored is not None and stored.claim_token == winners[0] and stored.attempt == 1
 
 
@@ -318,24 +311,20 @@ def test_update_is_a_compare_and_set_and_a_finished_run_never_changes(store: Sto
     run = make_run()
     store.create_run(run)
     claimed = claim(store, run)
-    wrong_status = store.update_run(
-        run.pipeline_logging_id, expected_status=RunStatus.PENDING, claim_token=None, changes={}
-    )
-    wrong_claim = store.update_run(
-        run.pipeline_logging_id, expected_status=RunStatus.RUNNING, claim_token="token-x", changes={}
-    )
+    wrong_status = store.update_run(run.run_id, expected_status=RunStatus.PENDING, claim_token=None, changes={})
+    wrong_claim = store.update_run(run.run_id, expected_status=RunStatus.RUNNING, claim_token="token-x", changes={})
     assert wrong_status is None and wrong_claim is None
-    assert store.get_run(run.pipeline_logging_id) == claimed
+    assert store.get_run(run.run_id) == claimed
 
     steps = (StepResult("extract", "COMPLETE", rows=3, bytes_processed=10, duration_ms=5),)
     done = finish(store, claimed, "token-1", rows_processed=3, duration_ms=1200, steps=steps)
-    assert store.get_run(run.pipeline_logging_id) == done
+    assert store.get_run(run.run_id) == done
     for expected, token in [(RunStatus.RUNNING, "token-1"), (RunStatus.RUNNING, None), (RunStatus.PENDING, None)]:
         late = store.update_run(
-            run.pipeline_logging_id, expected_status=expected, claim_token=token, changes={"status": RunStatus.FAILED}
+            run.run_id, expected_status=expected, claim_token=token, changes={"status": RunStatus.FAILED}
         )
         assert late is None
-    assert store.get_run(run.pipeline_logging_id) == done
+    assert store.get_run(run.run_id) == done
     assert store.update_run(str(uuid.uuid4()), expected_status=RunStatus.PENDING, claim_token=None, changes={}) is None
 
 
@@ -357,25 +346,25 @@ def test_runs_are_listed_newest_first_with_filters_and_stable_pages(store: Store
         store.create_run(run)
     store.create_run(make_run("globex", requested_at="2026-01-09T00:00:00.000Z"))
     claim(store, created[1])
-    expected_order = sorted(created, key=lambda run: (run.requested_at, run.pipeline_logging_id), reverse=True)
+    expected_order = sorted(created, key=lambda run: (run.requested_at, run.run_id), reverse=True)
 
     pages, token = [], None
     while True:
         page = store.list_runs(RunFilter(org_slug="acme", page_size=2, page_token=token))
-        pages.append([run.pipeline_logging_id for run in page.runs])
+        pages.append([run.run_id for run in page.runs])
         token = page.next_page_token
         if token is None:
             break
-    assert [run_id for page in pages for run_id in page] == [run.pipeline_logging_id for run in expected_order]
+    assert [run_id for page in pages for run_id in page] == [run.run_id for run in expected_order]
     assert [len(page) for page in pages] == [2, 2, 2]
 
     usage = store.list_runs(RunFilter(org_slug="acme", pipeline_id="acme-gcp-usage"))
     assert [run.parameters["date"] for run in usage.runs] == ["2026-01-06", "2026-01-04"]
     running = store.list_runs(RunFilter(org_slug="acme", status=RunStatus.RUNNING))
-    assert [run.pipeline_logging_id for run in running.runs] == [created[1].pipeline_logging_id]
+    assert [run.run_id for run in running.runs] == [created[1].run_id]
     both = store.list_runs(RunFilter(org_slug="acme", pipeline_id="acme-gcp-billing", status=RunStatus.PENDING))
     pending_billing = [run for run in expected_order if run.pipeline == "billing" and run is not created[1]]
-    assert [run.pipeline_logging_id for run in both.runs] == [run.pipeline_logging_id for run in pending_billing]
+    assert [run.run_id for run in both.runs] == [run.run_id for run in pending_billing]
     assert store.list_runs(RunFilter(org_slug="nobody")).runs == []
 
 
@@ -384,7 +373,7 @@ def test_runs_of_a_backfill_are_listed_by_parent(store: Store) -> None:
     for run in [*children, make_run(day="2026-01-03")]:
         store.create_run(run)
     page = store.list_runs(RunFilter(org_slug="acme", parent_id="backfill-1"))
-    assert {run.pipeline_logging_id for run in page.runs} == {run.pipeline_logging_id for run in children}
+    assert {run.run_id for run in page.runs} == {run.run_id for run in children}
 
 
 def _token(value: object) -> str:
@@ -419,13 +408,13 @@ def test_every_store_issues_the_shared_page_token(store: Store) -> None:
         store.create_run(run)
     first = store.list_runs(RunFilter(org_slug="acme", page_size=2))
     last_listed = first.runs[-1]
-    assert first.next_page_token == encode_page_token(last_listed.requested_at, last_listed.pipeline_logging_id)
-    assert decode_page_token(first.next_page_token) == (last_listed.requested_at, last_listed.pipeline_logging_id)
+    assert first.next_page_token == encode_page_token(last_listed.requested_at, last_listed.run_id)
+    assert decode_page_token(first.next_page_token) == (last_listed.requested_at, last_listed.run_id)
     # and a token made by the shared codec, not by this store, pages the same way
     rest = store.list_runs(
-        RunFilter(org_slug="acme", page_token=encode_page_token(runs[1].requested_at, runs[1].pipeline_logging_id))
+        RunFilter(org_slug="acme", page_token=encode_page_token(runs[1].requested_at, runs[1].run_id))
     )
-    assert [run.pipeline_logging_id for run in rest.runs] == [runs[0].pipeline_logging_id]
+    assert [run.run_id for run in rest.runs] == [runs[0].run_id]
 
 
 def test_the_last_complete_run_and_the_running_count(store: Store) -> None:
@@ -435,7 +424,7 @@ def test_the_last_complete_run_and_the_running_count(store: Store) -> None:
     store.create_run(second)
     finish(store, claim(store, second, token="token-2"), "token-2", end_time="2026-01-02T06:00:00.000Z")
     latest = store.last_complete_run(first.dedupe_key)
-    assert latest is not None and latest.pipeline_logging_id == second.pipeline_logging_id
+    assert latest is not None and latest.run_id == second.run_id
     assert store.last_complete_run("no-such-key") is None
 
     assert store.count_running("acme") == 0
@@ -455,13 +444,13 @@ def test_stale_runs_are_found_across_orgs(store: Store) -> None:
     live = make_run(day="2026-01-07", requested_at="2026-01-01T07:00:00.000Z")
     for run in (old_pending, fresh_pending, expired, live):
         store.create_run(run)
-    store.claim_run(expired.pipeline_logging_id, "t1", "2026-01-01T06:00:01.000Z", "2026-01-01T06:15:00.000Z")
-    store.claim_run(live.pipeline_logging_id, "t2", "2026-01-01T07:00:01.000Z", "2026-01-02T23:00:00.000Z")
+    store.claim_run(expired.run_id, "t1", "2026-01-01T06:00:01.000Z", "2026-01-01T06:15:00.000Z")
+    store.claim_run(live.run_id, "t2", "2026-01-01T07:00:01.000Z", "2026-01-02T23:00:00.000Z")
 
     stale = store.find_stale_runs(
         lease_expired_before="2026-01-02T10:00:00.000Z", requested_before="2026-01-02T00:00:00.000Z"
     )
-    assert [run.pipeline_logging_id for run in stale] == [old_pending.pipeline_logging_id, expired.pipeline_logging_id]
+    assert [run.run_id for run in stale] == [old_pending.run_id, expired.run_id]
     assert len(store.find_stale_runs("2026-01-02T10:00:00.000Z", "2026-01-02T00:00:00.000Z", limit=1)) == 1
 
 
@@ -526,7 +515,7 @@ def test_lock_documents_follow_the_run_life_cycle(
     store.create_run(run)
     db = store._db()
     lock = db.collection("run_locks").document(run.dedupe_key)
-    assert lock.get().to_dict() == {"run_id": run.pipeline_logging_id}
+    assert lock.get().to_dict() == {"run_id": run.run_id}
     finish(store, claim(store, run), "token-1")
     assert not lock.get().exists
     store.close()
@@ -543,12 +532,12 @@ def test_a_finished_run_record_carries_its_expiry_for_the_ttl_policy(
     store = FirestoreStore(unique_project(), run_retention=timedelta(days=30))
     run = make_run()
     store.create_run(run)
-    document = store._db().collection("runs").document(run.pipeline_logging_id)
+    document = store._db().collection("runs").document(run.run_id)
     assert "expire_at" not in document.get().to_dict()  # an open run never expires
     finished = finish(store, claim(store, run), "token-1")
     expected = datetime(2026, 1, 2, 4, 5, tzinfo=UTC) + timedelta(days=30)
     assert document.get().to_dict()["expire_at"] == expected
-    assert store.get_run(run.pipeline_logging_id) == finished  # the field stays out of the domain
+    assert store.get_run(run.run_id) == finished  # the field stays out of the domain
     store.close()
 
 
@@ -585,14 +574,12 @@ def test_the_per_org_running_limit_holds_under_a_burst_of_claims(store: Store) -
     def attempt(run: Run) -> None:
         barrier.wait()
         try:
-            claimed = store.claim_run(
-                run.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit
-            )
-            outcomes[run.pipeline_logging_id] = "claimed" if claimed else "none"
+            claimed = store.claim_run(run.run_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+            outcomes[run.run_id] = "claimed" if claimed else "none"
         except OrgAtCapacity:
-            outcomes[run.pipeline_logging_id] = "at capacity"
+            outcomes[run.run_id] = "at capacity"
         except TransientError:  # Firestore: lost the race on every attempt; the queue retries later
-            outcomes[run.pipeline_logging_id] = "retry"
+            outcomes[run.run_id] = "retry"
 
     threads = [threading.Thread(target=attempt, args=(run,)) for run in runs]
     for thread in threads:
@@ -601,17 +588,17 @@ def test_the_per_org_running_limit_holds_under_a_burst_of_claims(store: Store) -
         thread.join()
     assert list(outcomes.values()).count("claimed") <= limit
     for run in runs:  # the retries, one at a time, fill the limit exactly
-        if outcomes[run.pipeline_logging_id] == "retry":
+        if outcomes[run.run_id] == "retry":
             with contextlib.suppress(OrgAtCapacity):
-                store.claim_run(run.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+                store.claim_run(run.run_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
     assert store.count_running("acme") == limit
     # another org has its own limit; a finished run frees its slot
-    assert store.claim_run(other_org.pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
-    running = [run for run in runs if store.get_run(run.pipeline_logging_id).status == RunStatus.RUNNING]  # type: ignore[union-attr]
+    assert store.claim_run(other_org.run_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    running = [run for run in runs if store.get_run(run.run_id).status == RunStatus.RUNNING]  # type: ignore[union-attr]
     waiting = [run for run in runs if run not in running]
     with pytest.raises(OrgAtCapacity):
-        store.claim_run(waiting[0].pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
-    assert store.get_run(waiting[0].pipeline_logging_id).status == RunStatus.PENDING  # type: ignore[union-attr]
+        store.claim_run(waiting[0].run_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    assert store.get_run(waiting[0].run_id).status == RunStatus.PENDING  # type: ignore[union-attr]
     finish(store, running[0], "t")
-    assert store.claim_run(waiting[0].pipeline_logging_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
+    assert store.claim_run(waiting[0].run_id, "t", "2026-01-02T04:00:01.000Z", lease, max_running=limit)
     assert store.count_running("acme") == limit

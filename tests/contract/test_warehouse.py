@@ -112,7 +112,7 @@ def expect_emulator_gap(request: pytest.FixtureRequest, wh: WarehouseUnderTest, 
 
 def history_run(run_id: str, status: RunStatus, rows: int | None, day: str = "2026-01-01") -> Run:
     return Run(
-        pipeline_logging_id=run_id,
+        run_id=run_id,
         pipeline_id="acme_corp-gcp-billing",
         org_slug="acme_corp",
         provider="gcp",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from shared import runtime
+from shared import application
 from shared.local_stack import billing_export
 from shared.local_stack.demo import run_demo
 from shared.local_stack.server import LocalStack
@@ -16,7 +16,9 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     spec = billing_export.ExportSpec(rows=30_000, days=7, end_date=date.today() - timedelta(days=1))
     lines: list[str] = []
     with LocalStack(port=0) as stack:
-        outcome = run_demo(stack.url, ADMIN_KEY, runtime.backend().warehouses.platform(), spec, say=lines.append)  # type: ignore[arg-type]
+        outcome = run_demo(
+            stack.url, ADMIN_KEY, application.current().backend.warehouses.platform(), spec, say=lines.append
+        )  # type: ignore[arg-type]
     output = "\n".join(lines)
     assert outcome.ok, output
     assert '"status": "COMPLETE"' in output

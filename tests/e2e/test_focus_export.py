@@ -22,8 +22,7 @@ from shared.domain import focus
 from shared.local_stack import focus_validation
 from shared.local_stack.cli import main as cli
 from shared.local_stack.server import LocalStack
-from shared.settings import get_settings
-from tests.conftest import Tenant, deliver_all, function_client, onboard, submit
+from tests.conftest import Tenant, deliver_all, function_client, onboard, other_settings, submit
 
 PARQUET = "application/vnd.apache.parquet"
 
@@ -155,9 +154,8 @@ def test_export_is_the_callers_org_only_and_bounded(
     assert _export(tenant, start, end, "application/json").status_code == 406
     assert _export(tenant, start, end, accept=None).mimetype == "text/csv"
 
-    monkeypatch.setenv("CLOUDACT_FOCUS_EXPORT_MAX_ROWS", "10")
-    get_settings.cache_clear()
-    too_big = _export(tenant, start, end)
+    with other_settings(focus_export_max_rows=10):
+        too_big = _export(tenant, start, end)
     assert too_big.status_code == 413 and "fewer days" in too_big.get_json()["error"]["message"]
 
 

@@ -37,12 +37,20 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from shared import runtime
 from shared.local_stack import demo
 from shared.local_stack.billing_export import ExportSpec
 from shared.ports import Backend, JobLabels
 from shared.settings import PROJECT_ROOT
-from tests.conftest import ADMIN_KEY, EXPORT_TABLE, YESTERDAY, Tenant, deliver_all, function_app, submit
+from tests.conftest import (
+    ADMIN_KEY,
+    EXPORT_TABLE,
+    YESTERDAY,
+    Tenant,
+    deliver_all,
+    function_app,
+    rebuilt_from_env,
+    submit,
+)
 from tests.contract.test_warehouse import RecordingSession
 from tests.gcp_emulators import (
     Emulator,
@@ -276,8 +284,7 @@ def test_a_billing_run_on_the_production_adapters_matches_the_embedded_stack(
         "FIRESTORE_EMULATOR_HOST": firestore_emulator.host_port,
     }.items():
         monkeypatch.setenv(name, value)
-    runtime.reset()
-    backend = runtime.backend()
+    backend = rebuilt_from_env().backend
     assert [type(port).__name__ for port in (backend.store, backend.queue, backend.warehouses, backend.keys)] == [
         "FirestoreStore",
         "PubSubRunQueue",
@@ -421,7 +428,7 @@ def test_a_transient_failure_asks_pub_sub_to_redeliver(tenant: Tenant, monkeypat
     assert run is not None and run.status == "PENDING"  # given back for the redelivery to claim
     outage[0] = False
     assert push.post("/", json=_envelope(delivery.data)).status_code == 204
-    finished = tenant.backend.store.get_run(run.pipeline_logging_id)
+    finished = tenant.backend.store.get_run(run.run_id)
     assert finished is not None and finished.status == "COMPLETE"
 
 

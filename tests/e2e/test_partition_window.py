@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
+from shared import application
 from shared.adapters.local.warehouse import DuckDBWarehouse
 from shared.domain.runs import PipelineRef
 from shared.local_stack import billing_export
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
-from shared.pipelines import config as pipeline_config
 from shared.pipelines.schedule import invoice_close_days
 from shared.services import scheduling
-from shared.settings import get_settings
 from tests.conftest import EXPORT_TABLE, Tenant, deliver_all, submit
 
 DAY = date(2025, 10, 20)
@@ -76,9 +75,9 @@ def test_rows_after_the_window_wait_for_the_invoice_close_run_which_adds_them_wi
     assert not totals_match(*_totals(tenant, DAY))
 
     # the invoice-close tick re-runs every day of October, each reading up to the close
-    pipeline = pipeline_config.load(get_settings().configs_dir, BILLING)
+    pipeline = application.current().pipelines.load(BILLING)
     assert pipeline.schedule is not None and pipeline.schedule.invoice_close_cron == "0 6 6 * *"
-    report = scheduling.tick(tenant.backend, get_settings(), "close-job", CLOSE, [BILLING], invoice_close=True)
+    report = scheduling.tick(application.current(), "close-job", CLOSE, [BILLING], invoice_close=True)
     assert report.created == 31 and not report.failures
     deliver_all(max_rounds=200)
     assert totals_match(*_totals(tenant, DAY))
@@ -95,12 +94,12 @@ def test_rows_after_the_window_wait_for_the_invoice_close_run_which_adds_them_wi
     assert rows == source_rows  # every source row once: no duplicates
 
     # a repeated delivery of the same tick adds nothing
-    again = scheduling.tick(tenant.backend, get_settings(), "close-job", CLOSE, [BILLING], invoice_close=True)
+    again = scheduling.tick(application.current(), "close-job", CLOSE, [BILLING], invoice_close=True)
     assert again.created == 0 and again.duplicates == 31
 
 
 def test_the_invoice_close_covers_the_closed_month_up_to_the_close() -> None:
-    pipeline = pipeline_config.load(get_settings().configs_dir, BILLING)
+    pipeline = application.current().pipelines.load(BILLING)
     assert pipeline.schedule is not None
     days = invoice_close_days(pipeline.schedule, CLOSE)
     assert [day for day, _ in days] == [date(2025, 10, d) for d in range(1, 32)]

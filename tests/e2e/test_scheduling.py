@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared import runtime
+from shared import application
 from shared.domain.runs import PipelineRef, RunStatus
 from shared.local_stack import billing_export
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
@@ -21,7 +21,7 @@ LOOKBACK = [YESTERDAY - timedelta(days=n) for n in range(3)]  # billing.yml: loo
 
 
 def _tick(job: str = "gcp-billing-daily", at: datetime = TICK_AT, **headers: str) -> Any:
-    token = runtime.local_scheduler_token()
+    token = application.current().local_scheduler_token()
     return function_client("scheduler").post(
         "/api/v1/scheduler/tick",
         json={"pipeline": "gcp/cost/billing"},
@@ -66,7 +66,7 @@ def test_scheduler_calls_without_a_valid_token_are_refused(tenant: Tenant, setti
     from shared.adapters.local.tokens import LocalTokenVerifier
 
     client = function_client("scheduler")
-    verifier = runtime.token_verifier()
+    verifier = application.current().token_verifier()
     assert isinstance(verifier, LocalTokenVerifier)
     cases = {
         "missing": {},
@@ -225,7 +225,7 @@ def test_one_org_failing_does_not_stop_the_tick(
 
     monkeypatch.setattr(scheduling.integrations, "require", broken_for_acme)
     gcp_billing = [PipelineRef("gcp", "cost", "billing")]
-    report = scheduling.tick(tenant.backend, runtime.get_settings(), "job", TICK_AT, gcp_billing)
+    report = scheduling.tick(application.current(), "job", TICK_AT, gcp_billing)
     assert report.created == 3 and report.orgs_without_integration == 0
     assert report.failures == [{"org_slug": "acmecorp", "error": "state store busy"}]
     assert len(_runs(tenant, "globex")) == 3 and _runs(tenant) == []
@@ -235,7 +235,7 @@ def test_an_org_over_its_running_limit_waits_in_the_queue(tenant: Tenant, monkey
     from shared.domain.runs import iso, utcnow
     from tests.conftest import submit
 
-    limit = runtime.get_settings().max_running_per_org
+    limit = application.current().settings.max_running_per_org
     now = utcnow()
     for back in range(1, limit + 1):  # the org's limit of runs, held by (other) live workers
         held = submit(tenant, YESTERDAY - timedelta(days=back)).get_json()["pipeline_logging_id"]

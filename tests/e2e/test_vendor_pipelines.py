@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from shared import runtime
+from shared import application
 from shared.adapters.local.warehouse import DuckDBWarehouse
 from shared.local_stack.fakes import (
     ANTHROPIC_COSTS_PATH,
@@ -88,7 +88,7 @@ class Org:
         )
         assert response.status_code == 202, response.get_json()
         deliver_all()
-        run = runtime.backend().store.get_run(response.get_json()["pipeline_logging_id"])
+        run = application.current().backend.store.get_run(response.get_json()["pipeline_logging_id"])
         assert run is not None
         return run.public()
 
@@ -102,7 +102,7 @@ def acme(settings: Settings, backend: Backend, fakes: VendorFakes, vendor_settin
 
 
 def warehouse() -> DuckDBWarehouse:
-    platform = runtime.backend().warehouses.platform()
+    platform = application.current().backend.warehouses.platform()
     assert isinstance(platform, DuckDBWarehouse)
     return platform
 
@@ -301,20 +301,21 @@ def test_transient_vendor_trouble_is_retried_within_the_step(
 
 def test_vendor_down_past_the_budget_gives_the_run_back_for_redelivery(acme: Org, fakes: VendorFakes) -> None:
     from shared.local_stack.server import PushDelivery, dead_letter_handler
-    from shared.settings import get_settings
 
     fakes.faults.add(status=500, times=100, path=OPENAI_USAGE_PATH)
     response = function_client("submit").post(
         "/api/v1/pipelines/run/acmecorp/openai/usage/tokens", json={"date": DAY.isoformat()}, headers=acme.headers
     )
     run_id = response.get_json()["pipeline_logging_id"]
-    delivery = PushDelivery(runtime.backend().queue, get_settings().project, dead_letter_handler)  # type: ignore[arg-type]
+    delivery = PushDelivery(
+        application.current().backend.queue, application.current().settings.project, dead_letter_handler
+    )  # type: ignore[arg-type]
     assert delivery.drain_once() == 1
-    run = runtime.backend().store.get_run(run_id)
+    run = application.current().backend.store.get_run(run_id)
     assert run is not None and run.status == "PENDING" and run.attempt == 1  # given back, not failed
     fakes.faults.clear()
     deliver_all()
-    run = runtime.backend().store.get_run(run_id)
+    run = application.current().backend.store.get_run(run_id)
     assert run is not None and run.status == "COMPLETE" and run.attempt == 2
 
 
@@ -451,12 +452,11 @@ def test_a_scheduler_tick_fetches_the_lookback_window_for_orgs_with_the_integrat
 
     from shared.domain.runs import PipelineRef
     from shared.services import scheduling
-    from shared.settings import get_settings
 
     Org(backend, "globex")  # no OpenAI integration: nothing queued for it
     fired_at = datetime.combine(date.today(), datetime.min.time(), UTC).replace(hour=4, minute=30)
     ref = PipelineRef("openai", "cost", "billing")
-    report = scheduling.tick(backend, get_settings(), "openai-cost-billing", fired_at, [ref])
+    report = scheduling.tick(application.current(), "openai-cost-billing", fired_at, [ref])
     assert report.created == 3 and report.orgs_without_integration == 1 and report.failures == []
     deliver_all()
     for back in (1, 2, 3):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from shared import runtime
+from shared import application
 from shared.adapters.gcp.warehouse import BigQueryWarehouses
 from shared.domain.integrations import local_placeholder
 from shared.errors import InvalidRequest, TerminalError
 from shared.services import history, integrations, onboarding
 from shared.settings import PROJECT_ROOT
-from tests.conftest import Tenant, deliver_all, function_client, submit
+from tests.conftest import Tenant, deliver_all, function_client, other_settings, submit
 
 
 def test_every_401_is_the_same_body_and_says_where_the_key_goes(tenant: Tenant) -> None:
@@ -44,7 +44,7 @@ def test_a_day_without_source_rows_completes_with_a_warning_in_the_record_and_hi
     run = function_client("status").get(f"/api/v1/pipelines/runs/{run_id}", headers=tenant.headers).get_json()
     assert run["status"] == "COMPLETE" and run["rows_processed"] == 0
     assert run["warnings"] == [f"no source rows for 2025-01-15 in `{tenant.spec.table_id}`"]
-    warehouse = runtime.backend().warehouses.platform()
+    warehouse = application.current().backend.warehouses.platform()
     stored = warehouse.execute_native(  # type: ignore[attr-defined]
         'SELECT warnings FROM "cloudact-local".organizations.org_meta_pipeline_runs WHERE run_id = $1', [run_id]
     )
@@ -62,25 +62,20 @@ def test_a_day_with_rows_has_no_warning(tenant: Tenant) -> None:
 def test_the_local_placeholder_is_accepted_locally_and_refused_by_bigquery(
     backend: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, _key, _ = onboarding.create_org(runtime.backend(), "placeholder_org")
-    org = runtime.backend().store.get_org("placeholder_org")
+    _, _key, _ = onboarding.create_org(application.current().backend, "placeholder_org")
+    org = application.current().backend.store.get_org("placeholder_org")
     assert org is not None
     body = {"credential": local_placeholder("my-billing-project"), "billing_export_table": "my-billing-project.b.t"}
-    stored = integrations.set_up(runtime.backend(), org, "gcp", body)
+    stored = integrations.set_up(application.current().backend, org, "gcp", body)
     assert stored.public()["local_placeholder"] is True
     # Google's warehouse never reads BigQuery with it
     with pytest.raises(TerminalError, match="local placeholder"):
         BigQueryWarehouses("cloudact-platform", max_bytes_billed=10**10).for_credentials(
-            integrations.unseal(runtime.backend(), "placeholder_org", "GCP_SA").credentials
+            integrations.unseal(application.current().backend, "placeholder_org", "GCP_SA").credentials
         )
     # and a deployment reading BigQuery refuses to store one
-    monkeypatch.setenv("CLOUDACT_WAREHOUSE", "bigquery")
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
-    with pytest.raises(InvalidRequest, match="local stack only"):
-        integrations.set_up(runtime.backend(), org, "gcp", body)
-    get_settings.cache_clear()
+    with other_settings(warehouse="bigquery"), pytest.raises(InvalidRequest, match="local stack only"):
+        integrations.set_up(application.current().backend, org, "gcp", body)
 
 
 def test_a_pipeline_file_broken_at_request_time_answers_503_without_server_paths(
@@ -88,15 +83,11 @@ def test_a_pipeline_file_broken_at_request_time_answers_503_without_server_paths
 ) -> None:
     configs = tmp_path / "configs"
     shutil.copytree(PROJECT_ROOT / "configs", configs)
-    monkeypatch.setenv("CLOUDACT_CONFIGS_DIR", str(configs))
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
     pipeline = configs / "gcp" / "cost" / "billing.yml"
     pipeline.write_text(pipeline.read_text().replace("processor: gcp.bq_etl", "processor: gcp.nothing", 1))
-    response = submit(tenant, tenant.spec.end_date)
+    with other_settings(configs_dir=configs):
+        response = submit(tenant, tenant.spec.end_date)
     body = response.get_json()
     assert response.status_code == 503, body
     assert body["error"]["code"] == "invalid_pipeline_config"
     assert "gcp/cost/billing" in body["error"]["message"] and str(tmp_path) not in body["error"]["message"]
-    get_settings.cache_clear()

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from shared import runtime
+from shared import application
 from shared.domain.runs import PipelineRef
 from shared.local_stack import billing_export
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
 from shared.pipelines import config as pipeline_config
-from shared.settings import Settings, get_settings
+from shared.settings import PROJECT_ROOT, Settings
 from tests.conftest import YESTERDAY, StackProcess, Tenant, deliver_all, submit
 
 LEASE_S = 4
 RETRY_MAX_BACKOFF_S = 2
 STEPS = [
-    step.name for step in pipeline_config.load(get_settings().configs_dir, PipelineRef("gcp", "cost", "billing")).steps
+    step.name for step in pipeline_config.load(PROJECT_ROOT / "configs", PipelineRef("gcp", "cost", "billing")).steps
 ]
 
 
@@ -96,9 +96,9 @@ def _crash_and_recover(stack: StackProcess, tenant: Tenant, settings: Settings, 
 
 
 def _check_the_day(tenant: Tenant, run_id: str, day: date) -> None:
-    runtime.reset()
-    warehouse = runtime.backend().warehouses.platform()
-    run = runtime.backend().store.get_run(run_id)
+    application.current().close()
+    warehouse = application.current().backend.warehouses.platform()
+    run = application.current().backend.store.get_run(run_id)
     assert run is not None and run.status == "COMPLETE"
     rows = warehouse.execute_native(  # type: ignore[attr-defined]
         'SELECT COUNT(*) FROM "cloudact-local".acmecorp.gcp_billing_daily_raw WHERE usage_date = $1', [day]
@@ -119,7 +119,7 @@ def _check_the_day(tenant: Tenant, run_id: str, day: date) -> None:
 def test_a_first_load_killed_in_any_step_completes_by_redelivery(
     tenant: Tenant, settings: Settings, stack_process: StackProcess, step: str
 ) -> None:
-    runtime.reset()  # the stack process owns the warehouse file
+    application.current().close()  # the stack process owns the warehouse file
     run_id = _crash_and_recover(stack_process, tenant, settings, step, {"date": YESTERDAY.isoformat()})
     _check_the_day(tenant, run_id, YESTERDAY)
 
@@ -132,7 +132,7 @@ def test_a_rerun_killed_in_any_step_completes_by_redelivery(
     first = submit(tenant, YESTERDAY).get_json()["pipeline_logging_id"]
     deliver_all()
     assert tenant.backend.store.get_run(first).status == "COMPLETE"  # type: ignore[union-attr]
-    runtime.reset()
+    application.current().close()
     body = {"date": YESTERDAY.isoformat(), "force_refresh": True}  # re-process the day
     run_id = _crash_and_recover(stack_process, tenant, settings, step, body)
     _check_the_day(tenant, run_id, YESTERDAY)

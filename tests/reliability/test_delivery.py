@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from shared import runtime
+from shared import application
 from shared.domain.runs import RunMessage, RunStatus, iso, utcnow
 from shared.errors import TerminalError, TransientError
 from shared.local_stack.demo import loaded_totals, source_totals, totals_match
 from shared.ports import RunFilter
 from shared.services import reaper
-from shared.settings import get_settings
 from tests.conftest import (
     YESTERDAY,
     Tenant,
@@ -25,6 +24,7 @@ from tests.conftest import (
     function_app,
     function_client,
     pubsub_cloud_event,
+    rebuilt_from_env,
     submit,
 )
 
@@ -117,8 +117,7 @@ def test_crash_after_load_before_complete_then_redelivery_loads_the_day_once(
     tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLOUDACT_RUN_LEASE_S", "1")  # the ack deadline and the claim's lease
-    runtime.reset()
-    backend = runtime.backend()
+    backend = rebuilt_from_env().backend
     store = backend.store
     real_update = store.update_run
 
@@ -211,7 +210,7 @@ def test_reaper_fails_a_stale_run_and_the_worker_that_lost_it_writes_nothing(
     loads = _count_calls(monkeypatch, tenant.backend.warehouses.platform(), "replace_partition")
     run_id = _accept(tenant)
     future = utcnow() + timedelta(days=1)  # as if the worker had stalled past its lease
-    _during_extract(monkeypatch, tenant, lambda: reaper.reap(tenant.backend, get_settings(), now=future))
+    _during_extract(monkeypatch, tenant, lambda: reaper.reap(application.current(), now=future))
     headers, body = pubsub_cloud_event(_message(tenant, run_id))
     assert function_client("execute").post("/", headers=headers, data=body).status_code == 200
     run = _status(tenant, run_id)
@@ -222,9 +221,9 @@ def test_reaper_fails_a_stale_run_and_the_worker_that_lost_it_writes_nothing(
 
 def test_reaper_fails_runs_never_delivered(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = _accept(tenant)
-    assert reaper.reap(tenant.backend, get_settings()) == []  # fresh: left alone
-    later = utcnow() + timedelta(seconds=get_settings().pending_timeout_s + 1)
-    assert reaper.reap(tenant.backend, get_settings(), now=later) == [run_id]
+    assert reaper.reap(application.current()) == []  # fresh: left alone
+    later = utcnow() + timedelta(seconds=application.current().settings.pending_timeout_s + 1)
+    assert reaper.reap(application.current(), now=later) == [run_id]
     run = _status(tenant, run_id)
     assert (
         run.status == "FAILED" and run.error_message == "Pipeline execution failed: run was never delivered to a worker"
@@ -254,7 +253,9 @@ def test_transient_errors_are_retried_with_backoff_then_succeed(
 def test_queue_backoff_doubles_between_redeliveries(backend: Any) -> None:
     from shared.adapters.local.queue import SqliteRunQueue
 
-    queue = SqliteRunQueue(get_settings().data_dir / "backoff.sqlite", min_backoff_s=10, max_backoff_s=25)
+    queue = SqliteRunQueue(
+        application.current().settings.data_dir / "backoff.sqlite", min_backoff_s=10, max_backoff_s=25
+    )
     queue.publish_raw("pipeline-runs", b"{}", {})
     delays = []
     for _ in range(3):
@@ -288,7 +289,7 @@ def test_poison_message_is_dead_lettered_and_its_run_failed(tenant: Tenant, monk
 
     monkeypatch.setattr(warehouse, "query", always_busy)
     run_id = _accept(tenant)
-    attempts = get_settings().max_delivery_attempts
+    attempts = application.current().settings.max_delivery_attempts
     assert deliver_all() == attempts
     queue = tenant.backend.queue
     assert queue.depth() == 0  # type: ignore[attr-defined]
@@ -304,7 +305,7 @@ def test_message_older_than_the_retry_window_is_dropped(
     loads = _count_calls(monkeypatch, tenant.backend.warehouses.platform(), "replace_partition")
     run_id = _accept(tenant)
     store = tenant.backend.store
-    old = iso(utcnow() - timedelta(seconds=get_settings().max_event_age_s + 60))
+    old = iso(utcnow() - timedelta(seconds=application.current().settings.max_event_age_s + 60))
     store.update_run(run_id, expected_status=RunStatus.PENDING, claim_token=None, changes={"requested_at": old})
     assert deliver_all() == 1
     run = _status(tenant, run_id)

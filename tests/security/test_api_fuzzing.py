@@ -15,7 +15,8 @@ from schemathesis.generation.meta import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bench import focus_data
-from shared import runtime, web
+from shared import application
+from shared.application import Application
 from shared.local_stack.server import OPENAPI, ApiGateway
 from tests.conftest import ADMIN_KEY, EXPORT_TABLE, onboard
 
@@ -45,23 +46,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "CLOUDACT_AUTH_FAILURE_LIMIT": "1000000",
     }.items():
         patch.setenv(name, value)
-    runtime.reset()
-    web._limiter = None
+    with application.installed(Application.from_env()) as app:
+        yield from _fuzzed(app)
+    patch.undo()
+
+
+def _fuzzed(app: Application) -> Iterator[None]:
     from shared.local_stack.billing_export import ExportSpec
 
     spec = ExportSpec(table_id=EXPORT_TABLE, rows=2_000, days=2)
-    _state["tenant"] = onboard(runtime.backend(), "acmecorp", spec)
+    _state["tenant"] = onboard(app.backend, "acmecorp", spec)
     # FOCUS rows with tenant-controlled names, so the cost API's real query path is what is fuzzed
     rows = [
         focus_data.FocusRow(date(2025, 1, 1) + timedelta(days=n), "Google Cloud", name, Decimal("1.5"))
         for n in range(3)
         for name in ("Compute Engine", "<img src=x onerror=alert(1)>", "é\u202e")
     ]
-    focus_data.write(runtime.backend().warehouses.platform(), "acmecorp", rows)
+    focus_data.write(app.backend.warehouses.platform(), "acmecorp", rows)
     yield
-    runtime.reset()
-    web._limiter = None
-    patch.undo()
 
 
 schema = schemathesis.openapi.from_wsgi("/openapi.yaml", ApiGateway())
@@ -70,7 +72,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.yaml", ApiGateway())
 @schema.parametrize()
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
-    token = runtime.local_scheduler_token()
+    token = application.current().local_scheduler_token()
     headers = {"X-API-Key": _state["tenant"].api_key, "X-Admin-Key": ADMIN_KEY, "Authorization": f"Bearer {token}"}
     excluded = [positive_data_acceptance] if case.operation.path in SCHEMA_VALID_BUT_REFUSED else []
     if case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER):

@@ -8,23 +8,16 @@ from typing import Any
 
 import pytest
 
-from shared import runtime, web
+from shared import application, web
 from shared.domain import api_keys
-from shared.settings import Settings, get_settings
-from tests.conftest import ADMIN_KEY, Tenant, function_client, submit
+from shared.settings import Settings
+from tests.conftest import ADMIN_KEY, Tenant, function_client, other_settings, submit
 
 RUNS = "/api/v1/pipelines/runs"
 
 
 def _wrong_key() -> dict[str, str]:
     return {"X-API-Key": api_keys.generate("acmecorp")}
-
-
-def _trust(monkeypatch: pytest.MonkeyPatch, proxies: int) -> Settings:
-    monkeypatch.setenv("CLOUDACT_TRUSTED_PROXIES", str(proxies))
-    get_settings.cache_clear()
-    web._limiter = None
-    return get_settings()
 
 
 def test_locally_a_forged_forwarded_for_neither_escapes_the_limit_nor_locks_out_a_victim(
@@ -46,30 +39,32 @@ def test_locally_a_forged_forwarded_for_neither_escapes_the_limit_nor_locks_out_
     assert victim.status_code == 200
 
 
-def test_behind_the_load_balancer_the_client_is_its_appended_entry(
-    tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _trust(monkeypatch, 2)  # the external load balancer appends "<client>, <its own address>"
-    client = function_client("status")
-    lb = {"REMOTE_ADDR": "169.254.1.1"}  # what the function sees as the connection
+def test_behind_the_load_balancer_the_client_is_its_appended_entry(tenant: Tenant, settings: Settings) -> None:
+    with other_settings(trusted_proxies=2):  # the external load balancer appends "<client>, <its own address>"
+        client = function_client("status")
+        lb = {"REMOTE_ADDR": "169.254.1.1"}  # what the function sees as the connection
 
-    def via_lb(client_ip: str, forged: str = "") -> dict[str, str]:
-        return {"X-Forwarded-For": ", ".join(filter(None, [forged, client_ip, "34.117.0.9"]))}
+        def via_lb(client_ip: str, forged: str = "") -> dict[str, str]:
+            return {"X-Forwarded-For": ", ".join(filter(None, [forged, client_ip, "34.117.0.9"]))}
 
-    for n in range(settings.auth_failure_limit):
-        headers = {**_wrong_key(), **via_lb("198.51.100.7", forged=f"203.0.113.{n}")}
-        assert client.get(RUNS, headers=headers, environ_base=lb).status_code == 401
-    blocked = client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.7", "10.0.0.1")}, environ_base=lb)
-    assert blocked.status_code == 429
-    # the guesser's failures were its own, not everybody's behind the load balancer ...
-    assert client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.8")}, environ_base=lb).status_code == 200
-    # ... and writing the victim's address into the header locks out nobody
-    for _ in range(settings.auth_failure_limit):
-        client.get(RUNS, headers={**_wrong_key(), **via_lb("198.51.100.9", forged="198.51.100.20")}, environ_base=lb)
-    victim = client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.20")}, environ_base=lb)
-    assert victim.status_code == 200
-    # a request that did not pass through the load balancer is keyed by its connection
-    assert web.client_address(_request({"X-Forwarded-For": "1.2.3.4"}, "192.0.2.1")) == "192.0.2.1"
+        for n in range(settings.auth_failure_limit):
+            headers = {**_wrong_key(), **via_lb("198.51.100.7", forged=f"203.0.113.{n}")}
+            assert client.get(RUNS, headers=headers, environ_base=lb).status_code == 401
+        blocked = client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.7", "10.0.0.1")}, environ_base=lb)
+        assert blocked.status_code == 429
+        # the guesser's failures were its own, not everybody's behind the load balancer ...
+        assert (
+            client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.8")}, environ_base=lb).status_code == 200
+        )
+        # ... and writing the victim's address into the header locks out nobody
+        for _ in range(settings.auth_failure_limit):
+            client.get(
+                RUNS, headers={**_wrong_key(), **via_lb("198.51.100.9", forged="198.51.100.20")}, environ_base=lb
+            )
+        victim = client.get(RUNS, headers={**tenant.headers, **via_lb("198.51.100.20")}, environ_base=lb)
+        assert victim.status_code == 200
+        # a request that did not pass through the load balancer is keyed by its connection
+        assert web.client_address(_request({"X-Forwarded-For": "1.2.3.4"}, "192.0.2.1"), 2) == "192.0.2.1"
 
 
 def _request(headers: dict[str, str], remote: str) -> Any:
@@ -119,4 +114,4 @@ def test_a_day_before_2010_is_refused_by_name(tenant: Tenant, day: str) -> None:
         headers=tenant.headers,
     )
     assert backfill.status_code == 400 and backfill.get_json()["error"]["field"] == "start_date"
-    runtime.reset()
+    application.current().close()

@@ -212,9 +212,9 @@ def test_broken_framing_and_long_paths_get_json_400s_and_one_log_line(stack_proc
 
 
 def test_a_chunked_body_within_the_limit_is_read_whole(stack_process: StackProcess, tenant: Tenant) -> None:
-    from shared import runtime
+    from shared import application
 
-    runtime.reset()  # the stack process owns the warehouse file from here on
+    application.current().close()  # the stack process owns the warehouse file from here on
     stack = stack_process.start()
     body = json.dumps({"date": YESTERDAY.isoformat(), "force_refresh": True}).encode()
     head = (

@@ -191,7 +191,7 @@ def _unsatisfied_imports(path: Path) -> list[str]:
             for imported, attribute in _imports_of(archive.read(entry), module, entry.endswith("__init__.py")):
                 if imported.split(".")[0] != "shared":
                     continue
-                if entry == "shared/runtime.py" and imported.startswith("shared.adapters.local."):
+                if entry == "shared/application.py" and imported.startswith("shared.adapters.local."):
                     # the backend switch's embedded branches, which a deployed function
                     # (CLOUDACT_BACKEND=gcp) never takes
                     continue
@@ -288,13 +288,13 @@ assert callable(getattr(main, entry_point)), entry_point
 # every module the zip ships imports from the zip and the pinned requirements alone, and the
 # production backend is built from them
 import pkgutil, shared
-from shared import runtime
+from shared import application
 shipped = sorted(m.name for m in pkgutil.walk_packages(shared.__path__, "shared."))
 for module in shipped:
     importlib.import_module(module)
 assert {m for m in sys.modules if m.startswith("shared")} <= {"shared", *shipped}
 assert all(os.path.dirname(sys.modules[m].__file__).startswith(os.getcwd()) for m in shipped)
-backend = runtime.backend()
+backend = application.current().backend
 
 import functions_framework
 from functions_framework import _function_registry

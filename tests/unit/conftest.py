@@ -14,6 +14,7 @@ from shared.adapters.local.keys import LocalKeyManager
 from shared.adapters.local.queue import SqliteRunQueue
 from shared.adapters.local.store import SqliteStore
 from shared.adapters.local.warehouse import DuckDBWarehouse, LocalWarehouses
+from shared.application import Application
 from shared.domain.orgs import Organization
 from shared.domain.runs import PipelineRef
 from shared.ports import Backend, Store
@@ -26,6 +27,11 @@ BILLING = PipelineRef("gcp", "cost", "billing")
 @pytest.fixture
 def unit_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, configs_dir=PROJECT_ROOT / "configs", max_backfill_days=7)
+
+
+def app_on(backend: Backend, settings: Settings) -> Application:
+    """The use cases' collaborators: these settings, over this test's own adapters."""
+    return Application(settings, backend=backend)
 
 
 def embedded_backend(data: Path, store: Store | None = None) -> Backend:

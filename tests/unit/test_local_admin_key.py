@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import runtime
 from shared.adapters.local.admin_key import read_or_create
+from shared.application import Application
 from shared.errors import Unauthenticated
 from shared.services import auth
 from shared.settings import Settings
@@ -23,16 +23,16 @@ def test_the_local_key_file_is_made_once_readable_by_its_owner_alone(tmp_path: P
     assert read_or_create(path) == key  # the same key every time after
 
 
-def test_the_runtime_takes_the_configured_key_first_and_makes_a_file_only_locally(
+def test_the_application_takes_the_configured_key_first_and_makes_a_file_only_locally(
     settings: Settings, tmp_path: Path
 ) -> None:
     configured = dataclasses.replace(settings, admin_key="cloudact_admin_configured", data_dir=tmp_path)
-    assert runtime.admin_key(configured) == "cloudact_admin_configured"
+    assert Application(configured).admin_key() == "cloudact_admin_configured"
     assert not (tmp_path / "admin.key").exists()
     local = dataclasses.replace(settings, admin_key=None, data_dir=tmp_path)
-    assert runtime.admin_key(local) == (tmp_path / "admin.key").read_text()
+    assert Application(local).admin_key() == (tmp_path / "admin.key").read_text()
     with pytest.raises(Unauthenticated):
-        runtime.admin_key(dataclasses.replace(local, backend="gcp"))
+        Application(dataclasses.replace(local, backend="gcp")).admin_key()
 
 
 def test_auth_accepts_only_the_key_it_is_given() -> None:

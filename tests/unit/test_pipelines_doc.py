@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared import runtime
+from shared import application
+from shared.application import Application
 from shared.local_stack.demo import source_totals
 from shared.local_stack.validation import check_configs, check_file
-from shared.settings import PROJECT_ROOT, get_settings
-from tests.conftest import Tenant, deliver_all, function_client
+from shared.settings import PROJECT_ROOT
+from tests.conftest import Tenant, deliver_all, function_client, other_settings
 
 DOC = PROJECT_ROOT / "docs" / "pipelines.md"
 
@@ -30,14 +32,13 @@ def example_files() -> dict[str, str]:
 
 
 @pytest.fixture
-def configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def configs(app: Application, tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "configs"
     shutil.copytree(PROJECT_ROOT / "configs", root)
     for relative, text in example_files().items():
         (tmp_path / relative).write_text(text)
-    monkeypatch.setenv("CLOUDACT_CONFIGS_DIR", str(root))
-    get_settings.cache_clear()
-    return root
+    with other_settings(configs_dir=root):
+        yield root
 
 
 def test_the_page_has_the_example_and_every_option_it_documents() -> None:
@@ -71,12 +72,12 @@ def test_the_worked_example_validates_and_runs(tenant: Tenant, configs: Path) ->
         ("load", "COMPLETE"),
     ]
     # per project: the loaded totals equal the export's, computed another way
-    warehouse = runtime.backend().warehouses.platform()
+    warehouse = application.current().backend.warehouses.platform()
     expected: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for (_service, project), (cost, credits) in source_totals(warehouse, tenant.spec.table_id, day).items():  # type: ignore[arg-type]
         expected[project][0] += float(cost)
         expected[project][1] += float(credits)
-    org = runtime.backend().store.get_org(tenant.slug)
+    org = application.current().backend.store.get_org(tenant.slug)
     assert org is not None
     loaded = warehouse.execute_native(  # type: ignore[attr-defined]
         f'SELECT project_id, SUM(cost), SUM(credits) FROM "cloudact-local"."{org.dataset}".gcp_project_daily '

@@ -17,7 +17,7 @@ from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound, Tr
 from shared.ports import Backend, RunFilter
 from shared.services import scheduling, submission
 from shared.settings import Settings
-from tests.unit.conftest import BILLING, add_org, break_queue, embedded_backend, queued_run_ids
+from tests.unit.conftest import BILLING, add_org, app_on, break_queue, embedded_backend, queued_run_ids
 
 FIRED_AT = datetime(2026, 1, 10, 4, 0, tzinfo=UTC)  # the billing schedule: 04:00 UTC, 3 days back
 WINDOW = ["2026-01-09", "2026-01-08", "2026-01-07"]
@@ -51,21 +51,21 @@ def test_a_tick_queues_each_day_of_the_window_for_every_active_org_with_the_inte
     add_org(embedded, "globex")
     add_org(embedded, "initech", integrated=False)
     add_org(embedded, "umbrella", status="suspended")
-    report = scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT, [BILLING])
+    report = scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT, [BILLING])
     assert (report.created, report.duplicates, report.orgs_without_integration, report.failures) == (6, 0, 1, [])
     assert _days(embedded, "acme") == _days(embedded, "globex") == sorted(WINDOW)
     assert _runs(embedded, "initech") == [] and _runs(embedded, "umbrella") == []
     runs = _runs(embedded, "acme") + _runs(embedded, "globex")
     assert {(run.trigger, run.status) for run in runs} == {("scheduler", RunStatus.PENDING)}
-    assert sorted(queued_run_ids(embedded)) == sorted(run.pipeline_logging_id for run in runs)
+    assert sorted(queued_run_ids(embedded)) == sorted(run.run_id for run in runs)
 
 
 def test_a_tick_delivered_twice_creates_nothing_new(embedded: Backend, unit_settings: Settings) -> None:
     add_org(embedded, "acme")
     add_org(embedded, "globex")
-    first = scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT, [BILLING])
+    first = scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT, [BILLING])
     queued = queued_run_ids(embedded)
-    again = scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT, [BILLING])
+    again = scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT, [BILLING])
     assert (first.created, again.created, again.duplicates, again.failures) == (6, 0, 6, [])
     assert len(_runs(embedded, "acme")) == 3 and len(queued) == 6
     assert queued_run_ids(embedded) == []  # nothing published the second time
@@ -75,8 +75,8 @@ def test_the_next_days_tick_adds_only_the_new_day_while_the_others_are_still_act
     embedded: Backend, unit_settings: Settings
 ) -> None:
     add_org(embedded, "acme")
-    scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT, [BILLING])
-    next_day = scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT.replace(day=11), [BILLING])
+    scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT, [BILLING])
+    next_day = scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT.replace(day=11), [BILLING])
     # 2026-01-08 and -09 are still PENDING from yesterday's tick: one active run per day
     assert (next_day.created, next_day.duplicates) == (1, 2)
     assert _days(embedded, "acme") == ["2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
@@ -88,7 +88,7 @@ def test_one_orgs_failure_is_reported_and_the_other_orgs_go_on(tmp_path: Path, u
     for slug in ("acme", "globex", "initech"):
         add_org(backend, slug)
     store.unreachable_org = "globex"
-    report = scheduling.tick(backend, unit_settings, "billing-daily", FIRED_AT, [BILLING])
+    report = scheduling.tick(app_on(backend, unit_settings), "billing-daily", FIRED_AT, [BILLING])
     assert report.failures == [{"org_slug": "globex", "error": "State store unavailable"}]
     assert report.created == 6
     assert _days(backend, "acme") == _days(backend, "initech") == sorted(WINDOW)
@@ -98,7 +98,7 @@ def test_one_orgs_failure_is_reported_and_the_other_orgs_go_on(tmp_path: Path, u
 def test_runs_the_queue_refuses_are_failed_and_reported(embedded: Backend, unit_settings: Settings) -> None:
     add_org(embedded, "acme")
     break_queue(embedded)
-    report = scheduling.tick(embedded, unit_settings, "billing-daily", FIRED_AT, [BILLING])
+    report = scheduling.tick(app_on(embedded, unit_settings), "billing-daily", FIRED_AT, [BILLING])
     assert report.created == 0
     assert report.failures == [{"org_slug": "acme", "error": "Run could not be queued"}] * 3
     assert {(run.status, run.error_message) for run in _runs(embedded, "acme")} == {
@@ -125,7 +125,7 @@ def test_a_bad_range_is_400_naming_the_field_and_records_nothing(
 ) -> None:
     org = add_org(embedded, "acme")
     with pytest.raises(InvalidRequest) as refused:
-        scheduling.backfill(embedded, unit_settings, org, BILLING, body)
+        scheduling.backfill(app_on(embedded, unit_settings), org, BILLING, body)
     assert refused.value.details["field"] == field
     assert _runs(embedded, "acme") == [] and queued_run_ids(embedded) == []
 
@@ -133,7 +133,7 @@ def test_a_bad_range_is_400_naming_the_field_and_records_nothing(
 def test_the_longest_range_allowed_is_accepted(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
     done = scheduling.backfill(
-        embedded, unit_settings, org, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-07"}
+        app_on(embedded, unit_settings), org, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-07"}
     )
     assert len(done.runs) == unit_settings.max_backfill_days == 7
 
@@ -144,7 +144,7 @@ def test_a_backfill_without_the_integration_is_422_and_records_nothing(
     org = add_org(embedded, "acme", integrated=False)
     with pytest.raises(IntegrationNotConfigured):
         scheduling.backfill(
-            embedded, unit_settings, org, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-02"}
+            app_on(embedded, unit_settings), org, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-02"}
         )
     assert _runs(embedded, "acme") == []
 
@@ -153,15 +153,14 @@ def test_a_backfill_queues_one_run_per_day_and_leaves_days_with_an_active_run_al
     embedded: Backend, unit_settings: Settings
 ) -> None:
     org = add_org(embedded, "acme")
-    active = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-03"})
+    active = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-03"})
     done = scheduling.backfill(
-        embedded,
-        unit_settings,
+        app_on(embedded, unit_settings),
         org,
         BILLING,
         {"start_date": "2026-01-01", "end_date": "2026-01-05", "force_refresh": True},
     )
-    assert done.already_active == {"2026-01-03": active.pipeline_logging_id}
+    assert done.already_active == {"2026-01-03": active.run_id}
     assert done.refused == []
     assert sorted(run.parameters["date"] for run in done.runs) == [
         "2026-01-01",
@@ -173,9 +172,7 @@ def test_a_backfill_queues_one_run_per_day_and_leaves_days_with_an_active_run_al
         ("backfill", done.backfill_id, True)
     }
     assert Counter(run.parameters["date"] for run in _runs(embedded, "acme"))["2026-01-03"] == 1
-    assert sorted(queued_run_ids(embedded)) == sorted(
-        [active.pipeline_logging_id, *(run.pipeline_logging_id for run in done.runs)]
-    )
+    assert sorted(queued_run_ids(embedded)) == sorted([active.run_id, *(run.run_id for run in done.runs)])
     progress = scheduling.backfill_progress(embedded, org, done.backfill_id)
     assert (progress["total"], progress["counts"]["PENDING"], progress["done"]) == (4, 4, False)
     assert [day["date"] for day in progress["runs"]] == ["2026-01-01", "2026-01-02", "2026-01-04", "2026-01-05"]
@@ -184,7 +181,7 @@ def test_a_backfill_queues_one_run_per_day_and_leaves_days_with_an_active_run_al
 def test_another_orgs_backfill_is_not_found(embedded: Backend, unit_settings: Settings) -> None:
     acme, globex = add_org(embedded, "acme"), add_org(embedded, "globex")
     done = scheduling.backfill(
-        embedded, unit_settings, acme, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-01"}
+        app_on(embedded, unit_settings), acme, BILLING, {"start_date": "2026-01-01", "end_date": "2026-01-01"}
     )
     with pytest.raises(NotFound):
         scheduling.backfill_progress(embedded, globex, done.backfill_id)

@@ -11,7 +11,7 @@ from shared.errors import Conflict, IntegrationNotConfigured, InvalidRequest, No
 from shared.ports import Backend, RunFilter
 from shared.services import submission
 from shared.settings import Settings
-from tests.unit.conftest import BILLING, add_org, break_queue, queued_run_ids, repair_queue
+from tests.unit.conftest import BILLING, add_org, app_on, break_queue, queued_run_ids, repair_queue
 
 TODAY = date(2026, 1, 10)
 
@@ -22,20 +22,20 @@ def _runs(backend: Backend, org: str = "acme") -> list[Run]:
 
 def test_an_accepted_run_is_recorded_pending_and_queued(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
-    run = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    run = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     assert (run.status, run.parameters, run.trigger) == (
         RunStatus.PENDING,
         {"date": "2026-01-05", "source_window_days": 5},
         "api",
     )
     assert run.pipeline_id == "acme-gcp-billing"
-    assert embedded.store.get_run(run.pipeline_logging_id) == run
-    assert queued_run_ids(embedded) == [run.pipeline_logging_id]
+    assert embedded.store.get_run(run.run_id) == run
+    assert queued_run_ids(embedded) == [run.run_id]
 
 
 def test_the_date_defaults_to_yesterday(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
-    run = submission.submit_run(embedded, unit_settings, org, BILLING, {}, today=TODAY)
+    run = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {}, today=TODAY)
     assert run.parameters == {"date": "2026-01-09", "source_window_days": 5}
 
 
@@ -47,7 +47,7 @@ def test_an_unknown_pipeline_is_404_and_records_nothing(
 ) -> None:
     org = add_org(embedded, "acme")
     with pytest.raises(NotFound) as refused:
-        submission.submit_run(embedded, unit_settings, org, ref, {}, today=TODAY)
+        submission.submit_run(app_on(embedded, unit_settings), org, ref, {}, today=TODAY)
     assert refused.value.http_status == 404
     assert _runs(embedded) == [] and queued_run_ids(embedded) == []
 
@@ -66,7 +66,7 @@ def test_bad_parameters_are_400_naming_the_field_and_record_nothing(
 ) -> None:
     org = add_org(embedded, "acme")
     with pytest.raises(InvalidRequest) as refused:
-        submission.submit_run(embedded, unit_settings, org, BILLING, body, today=TODAY)
+        submission.submit_run(app_on(embedded, unit_settings), org, BILLING, body, today=TODAY)
     assert refused.value.details["field"] == field
     assert _runs(embedded) == []
 
@@ -74,7 +74,7 @@ def test_bad_parameters_are_400_naming_the_field_and_record_nothing(
 def test_a_missing_integration_is_422_and_records_nothing(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme", integrated=False)
     with pytest.raises(IntegrationNotConfigured) as refused:
-        submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+        submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     assert refused.value.http_status == 422
     assert refused.value.details == {"integration": "GCP_SA"}
     assert _runs(embedded) == [] and queued_run_ids(embedded) == []
@@ -84,38 +84,40 @@ def test_a_duplicate_of_an_active_run_is_409_with_the_active_runs_id(
     embedded: Backend, unit_settings: Settings
 ) -> None:
     org = add_org(embedded, "acme")
-    first = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    first = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     with pytest.raises(Conflict) as refused:
-        submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+        submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     assert refused.value.http_status == 409
-    assert refused.value.details == {"pipeline_logging_id": first.pipeline_logging_id}
-    assert [run.pipeline_logging_id for run in _runs(embedded)] == [first.pipeline_logging_id]
+    assert refused.value.details == {"pipeline_logging_id": first.run_id}
+    assert [run.run_id for run in _runs(embedded)] == [first.run_id]
     # other parameters, or another org, are other runs
-    other_day = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-06"}, today=TODAY)
+    other_day = submission.submit_run(
+        app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-06"}, today=TODAY
+    )
     globex = add_org(embedded, "globex")
-    other_org = submission.submit_run(embedded, unit_settings, globex, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    other_org = submission.submit_run(
+        app_on(embedded, unit_settings), globex, BILLING, {"date": "2026-01-05"}, today=TODAY
+    )
     assert queued_run_ids(embedded) == [
-        first.pipeline_logging_id,
-        other_day.pipeline_logging_id,
-        other_org.pipeline_logging_id,
+        first.run_id,
+        other_day.run_id,
+        other_org.run_id,
     ]
 
 
 def test_a_finished_run_does_not_block_the_same_run_again(embedded: Backend, unit_settings: Settings) -> None:
     org = add_org(embedded, "acme")
-    first = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    claimed = embedded.store.claim_run(
-        first.pipeline_logging_id, "token", "2026-01-10T00:00:00.000Z", "2026-01-10T00:15:00.000Z"
-    )
+    first = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    claimed = embedded.store.claim_run(first.run_id, "token", "2026-01-10T00:00:00.000Z", "2026-01-10T00:15:00.000Z")
     assert claimed is not None
     embedded.store.update_run(
-        first.pipeline_logging_id,
+        first.run_id,
         expected_status=RunStatus.RUNNING,
         claim_token="token",
         changes={"status": RunStatus.COMPLETE, "end_time": "2026-01-10T00:01:00.000Z"},
     )
-    again = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    assert again.pipeline_logging_id != first.pipeline_logging_id
+    again = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    assert again.run_id != first.run_id
 
 
 def test_a_run_the_queue_refuses_is_failed_at_once_and_the_client_told_to_retry(
@@ -124,7 +126,7 @@ def test_a_run_the_queue_refuses_is_failed_at_once_and_the_client_told_to_retry(
     org = add_org(embedded, "acme")
     break_queue(embedded)
     with pytest.raises(TransientError) as refused:
-        submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+        submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
     assert refused.value.http_status == 503
     assert refused.value.message == "Run could not be queued; please retry"
     (failed,) = _runs(embedded)
@@ -133,5 +135,5 @@ def test_a_run_the_queue_refuses_is_failed_at_once_and_the_client_told_to_retry(
     assert failed.end_time is not None
     # nothing waits forever, and nothing blocks the retry the client was told to make
     repair_queue(embedded)
-    retried = submission.submit_run(embedded, unit_settings, org, BILLING, {"date": "2026-01-05"}, today=TODAY)
-    assert queued_run_ids(embedded) == [retried.pipeline_logging_id]
+    retried = submission.submit_run(app_on(embedded, unit_settings), org, BILLING, {"date": "2026-01-05"}, today=TODAY)
+    assert queued_run_ids(embedded) == [retried.run_id]

@@ -269,7 +269,7 @@ class FirestoreStore:
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, run: Run) -> None:
         runs = self._collection(RUNS)
-        run_ref = runs.document(run.pipeline_logging_id)
+        run_ref = runs.document(run.run_id)
         lock_ref = self._collection(RUN_LOCKS).document(run.dedupe_key)
         trigger_ref = (
             self._collection(RUN_TRIGGERS).document(_trigger_document_id(run.trigger_key)) if run.trigger_key else None
@@ -294,9 +294,9 @@ class FirestoreStore:
             transaction.create(run_ref, _run_document(run, self.run_retention))
             if takes_lock:
                 # set, not create: a lock left by a run that is no longer active is stale
-                transaction.set(lock_ref, {"run_id": run.pipeline_logging_id})
+                transaction.set(lock_ref, {"run_id": run.run_id})
             if trigger_ref is not None:
-                transaction.create(trigger_ref, {"run_id": run.pipeline_logging_id, "trigger_key": run.trigger_key})
+                transaction.create(trigger_ref, {"run_id": run.run_id, "trigger_key": run.trigger_key})
 
         self._in_transaction(create)
 
@@ -335,14 +335,14 @@ class FirestoreStore:
         listed = slots.get(transaction=transaction, **self._call)
         running: list[str] = []
         for other_id in (listed.to_dict() or {}).get("run_ids", []) if listed.exists else []:
-            if other_id == run.pipeline_logging_id:
+            if other_id == run.run_id:
                 continue
             other = self._collection(RUNS).document(other_id).get(transaction=transaction, **self._call)
             if other.exists and (other.to_dict() or {}).get("status") == str(RunStatus.RUNNING):
                 running.append(other_id)
         if len(running) >= max_running:
             raise OrgAtCapacity(run.org_slug)
-        transaction.set(slots, {"run_ids": [*running, run.pipeline_logging_id]})
+        transaction.set(slots, {"run_ids": [*running, run.run_id]})
 
     def update_run(
         self, run_id: str, *, expected_status: RunStatus, claim_token: str | None, changes: Mapping[str, Any]
@@ -374,7 +374,7 @@ class FirestoreStore:
         token = None
         if len(found) > query.page_size:
             last = found[query.page_size - 1]
-            token = encode_page_token(last.requested_at, last.pipeline_logging_id)
+            token = encode_page_token(last.requested_at, last.run_id)
         return RunPage(runs=found[: query.page_size], next_page_token=token)
 
     def runs_query(self, query: RunFilter, after: tuple[str, str] | None = None) -> Any:

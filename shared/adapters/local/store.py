@@ -145,7 +145,7 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        run.pipeline_logging_id,
+                        run.run_id,
                         run.org_slug,
                         run.pipeline_id,
                         str(run.status),
@@ -174,7 +174,7 @@ class SqliteStore:
     def _write(self, conn: sqlite3.Connection, run: Run) -> None:
         conn.execute(
             "UPDATE runs SET status = ?, body = ? WHERE run_id = ?",
-            (str(run.status), json.dumps(run.to_record()), run.pipeline_logging_id),
+            (str(run.status), json.dumps(run.to_record()), run.run_id),
         )
 
     def claim_run(

@@ -221,7 +221,7 @@ def _bound_parameters(sql: str, ctx: StepContext) -> dict[str, Any]:
     """The pipeline's parameters and the run's own values (``@run_id``, ``@org_slug``) that the SQL
     names: only those, since an unused named parameter is an error on DuckDB (a FOCUS mapping, for
     one, has no use for the export's ``@source_window_days``)."""
-    run_values = {"run_id": ctx.run.pipeline_logging_id, "org_slug": ctx.org.slug}
+    run_values = {"run_id": ctx.run.run_id, "org_slug": ctx.org.slug}
     available = {**ctx.parameters, **{name: run_values[name] for name in RUN_PARAMETERS}}
     return {name: value for name, value in available.items() if re.search(rf"@{name}\b", sql)}
 

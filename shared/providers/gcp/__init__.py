@@ -20,9 +20,9 @@ def _validate(body: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
     credential = body["credential"]
     metadata: dict[str, Any]
     if is_local_placeholder(credential):
-        from shared.settings import get_settings
+        from shared.application import current
 
-        if get_settings().warehouse != "duckdb":
+        if current().settings.warehouse != "duckdb":
             raise InvalidRequest(
                 "Invalid credential: a local placeholder works on the local stack only; "
                 "this deployment reads BigQuery and needs a service-account key",
