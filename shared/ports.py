@@ -23,7 +23,8 @@ QueryValue = str | int | float | bool | date | datetime | None
 class Column:
     name: str
     type: str
-    """A BigQuery standard SQL type name: STRING, INT64, FLOAT64, NUMERIC, BOOL, DATE, TIMESTAMP."""
+    """A BigQuery standard SQL type name: STRING, INT64, FLOAT64, NUMERIC, BIGNUMERIC, BOOL, DATE,
+    TIMESTAMP."""
     mode: str = "NULLABLE"
 
 

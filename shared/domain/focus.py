@@ -3,16 +3,17 @@
 The FinOps Foundation's validator checks a file against the specification, but its allowed-value
 checks pass a file in which one value is allowed. These checks are stricter and ours: every row,
 every enumerated column, every column the specification says must not be null, the pairs that are
-null together, and the periods. They run on rows from the warehouse and on an exported file alike.
-No I/O here.
+null together, the periods, the unit format and unit prices. They run on rows from the warehouse
+and on an exported file alike. No I/O here.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 SUBCATEGORIES: dict[str, tuple[str, ...]] = {
@@ -147,7 +148,29 @@ MANDATORY = (
 """Every column FOCUS 1.2 requires in a cost and usage dataset."""
 
 MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
-DECIMALS = (*MONEY, "PricingQuantity", "ConsumedQuantity", "ListUnitPrice", "ContractedUnitPrice")
+UNIT_PRICES = ("ListUnitPrice", "ContractedUnitPrice")
+"""Decimals to 18 places (BigQuery BIGNUMERIC, DuckDB DECIMAL(38, 18)): a unit price times a large
+quantity must give back the cost, which 9 places cannot promise."""
+DECIMALS = (*MONEY, "PricingQuantity", "ConsumedQuantity", *UNIT_PRICES)
+_TIME_PLURAL = "Years|Months|Days|Hours|Minutes|Seconds"
+_TIME_SINGULAR = "Year|Month|Day|Hour|Minute|Second"
+_UNIT = r"[A-Za-z][A-Za-z0-9]*(?: [A-Za-z][A-Za-z0-9]*)*"
+UNIT_FORMAT = re.compile(
+    "|".join(
+        (
+            _UNIT,
+            rf"{_UNIT}-(?:{_TIME_PLURAL})",
+            rf"{_UNIT}/(?:{_TIME_SINGULAR})",
+            rf"[1-9][0-9]* {_UNIT}",
+            rf"{_UNIT}/[1-9][0-9]* (?:{_TIME_PLURAL})",
+        )
+    )
+)
+"""FOCUS 1.2 UnitFormat: a unit (`Tokens`, `GiB`), a unit over time (`GiB-Months`, `Requests/Hour`,
+`Requests/3 Months`), or a whole quantity of units (`1000 Tokens`; not `1M Tokens`)."""
+PRICE_TOLERANCE = Decimal("1E-9")
+"""ListUnitPrice x PricingQuantity must give back ListCost within this, relative to ListCost when it
+is above 1 (the FinOps Foundation's validator's own tolerance for the same rule)."""
 NULL_TOGETHER = (
     ("PricingQuantity", "PricingUnit"),
     ("ConsumedQuantity", "ConsumedUnit"),
@@ -191,6 +214,11 @@ def violations(rows: Iterable[Mapping[str, Any]], *, limit: int = 20) -> list[st
             value = row.get(name)
             if value is not None and not isinstance(value, Decimal):
                 fail(f"{name} is not a decimal ({type(value).__name__})", value)
+        for name in ("PricingUnit", "ConsumedUnit"):
+            unit = row.get(name)
+            if unit is not None and not (isinstance(unit, str) and UNIT_FORMAT.fullmatch(unit)):
+                fail(f"{name} {unit!r} is not in FOCUS unit format", unit)
+        _check_unit_price(row, fail)
         for first, second in NULL_TOGETHER:
             if first in row and (row[first] is None) != (row.get(second) is None):
                 fail(f"{first} and {second} are not null together", row)
@@ -215,6 +243,17 @@ def _check_periods(row: Mapping[str, Any], fail: Any) -> None:
             fail(f"{start} is not in UTC", first)
         elif not last > first:
             fail(f"{end} is not after {start}", (first, last))
+
+
+def _check_unit_price(row: Mapping[str, Any], fail: Any) -> None:
+    price, quantity, cost = row.get("ListUnitPrice"), row.get("PricingQuantity"), row.get("ListCost")
+    if row.get("ChargeClass") == "Correction":
+        return
+    if not (isinstance(price, Decimal) and isinstance(quantity, Decimal) and isinstance(cost, Decimal)):
+        return
+    with localcontext(Context(prec=80)):
+        if abs(price * quantity - cost) > PRICE_TOLERANCE * max(abs(cost), Decimal(1)):
+            fail("ListUnitPrice x PricingQuantity differs from ListCost", (price, quantity, cost))
 
 
 def _check_by_category(row: Mapping[str, Any], fail: Any) -> None:

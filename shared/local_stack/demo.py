@@ -209,7 +209,7 @@ def focus_step(base_url: str, api_key: str, day: date, say: Callable[[str], None
     records = read_parquet(out)
     problems = focus.violations(records)
     say(f"FOCUS 1.2 export of {ORG} for {day.isoformat()}: {out} ({len(records):,} rows, {size:,} bytes)")
-    say(f"   strict checks (enums, nulls, periods, decimals): {problems or 'pass'}")
+    say(f"   strict checks (enums, nulls, periods, decimals, units, unit prices): {problems or 'pass'}")
     ok = not problems
     if focus_validation.available():
         verdict = focus_validation.validate(out)

@@ -5,6 +5,10 @@ The gate policy: a step marked ``gate: source_changed`` reports the source's wat
 run's day. If the last COMPLETE run of the same day saw the same watermark and the run does not ask
 for ``force_refresh``, nothing new can come out of the remaining steps: they are recorded SKIPPED and
 the run completes with a skip reason.
+
+A pipeline reading several sources marks each one's step a gate. The run's watermark is then all of
+theirs together (``combined_watermark``), decided after the last gate: a day is skipped only when
+every source is unchanged, so a restated usage report with unchanged costs is re-run.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ def baseline_watermark(ctx: StepContext) -> str | None:
     return ctx.previous.source_watermark
 
 
+def combined_watermark(marks: list[str | None]) -> str | None:
+    """The watermark of a run whose gates reported ``marks``, in step order: one gate's own value
+    (so a one-source pipeline records what its source says), several joined with `` + ``. Unknown
+    (None) when any gate could not tell: nothing to compare, so nothing is skipped on it."""
+    if any(mark is None for mark in marks):
+        return None
+    return " + ".join(mark for mark in marks if mark is not None) or None
+
+
 def run_pipeline(ctx: StepContext) -> RunResult:
     """Runs the steps. A ``CloudActError`` of a step ends the run and comes back as ``failure``;
     anything else (a bug, a lost claim from the heartbeat) propagates."""
@@ -54,6 +67,8 @@ def run_pipeline(ctx: StepContext) -> RunResult:
     watermark: str | None = None
     skip_reason: str | None = None
     warnings: list[str] = []
+    gates_left = sum(1 for step in ctx.pipeline.steps if step.gate)
+    gate_marks: list[str | None] = []
     for step in ctx.pipeline.steps:
         if skip_reason:
             results.append(StepResult(name=step.name, status="SKIPPED"))
@@ -81,11 +96,18 @@ def run_pipeline(ctx: StepContext) -> RunResult:
             return RunResult(steps=tuple(results), watermark=watermark, warnings=tuple(warnings), failure=error)
         elapsed = int((time.perf_counter() - started) * 1000)
         outputs[step.name] = outcome.output
-        watermark = outcome.watermark or watermark
         warnings.extend(outcome.warnings)
-        if step.gate and baseline is not None and outcome.watermark == baseline:
-            assert ctx.previous is not None
-            skip_reason = f"source unchanged since run {ctx.previous.run_id}"
+        if step.gate:
+            gate_marks.append(outcome.watermark)
+            gates_left -= 1
+            if gates_left == 0:  # every source has been looked at: the run's watermark is known
+                combined = combined_watermark(gate_marks)
+                watermark = combined or watermark
+                if baseline is not None and combined == baseline:
+                    assert ctx.previous is not None
+                    skip_reason = f"source unchanged since run {ctx.previous.run_id}"
+        else:
+            watermark = outcome.watermark or watermark
         results.append(
             StepResult(
                 name=step.name,

@@ -6,7 +6,7 @@ and in rows; one over the row bound is refused whole (413), never cut short, so 
 complete for the days it says it covers.
 
 Parquet is written by pyarrow (imported only when a Parquet export is asked for): money and
-quantities stay DECIMAL(38, 9), timestamps stay UTC instants.
+quantities stay DECIMAL(38, 9), unit prices DECIMAL(38, 18), timestamps stay UTC instants.
 """
 
 from __future__ import annotations
@@ -112,6 +112,8 @@ def csv_chunks(result: QueryResult) -> Iterator[bytes]:
 def _arrow_type(name: str, values: list[Any]) -> Any:
     import pyarrow as pa
 
+    if name in focus.UNIT_PRICES:
+        return pa.decimal128(38, 18)
     if name in focus.DECIMALS:
         return pa.decimal128(38, 9)
     if name in TIMESTAMPS:

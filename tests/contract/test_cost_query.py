@@ -13,7 +13,7 @@ import pytest
 
 from bench.focus_data import COLUMN_NAMES, FOCUS_COLUMNS, FocusRow
 from shared.domain.orgs import Organization
-from shared.ports import QueryValue, Store, TableSpec, Warehouse
+from shared.ports import Column, QueryValue, Store, TableSpec, Warehouse
 from shared.services import costs
 from tests.contract.test_warehouse import LABELS, RecordingSession
 from tests.gcp_emulators import Emulator, unique_project
@@ -38,10 +38,16 @@ class NoRuns:
         return RunPage(runs=[])
 
 
-def _fill(warehouse: Warehouse, project: str) -> None:
+def _fill(warehouse: Warehouse, project: str, *, emulated: bool = False) -> None:
     """The org's costs as one table named like the view (the query cannot tell them apart); rows go in
-    with one INSERT of bound parameters, which both engines run (bqemulator loads no partition)."""
-    table = TableSpec(ORG.dataset, costs.VIEW, FOCUS_COLUMNS, partition_field="x_ChargeDate")
+    with one INSERT of bound parameters, which both engines run (bqemulator loads no partition).
+    bqemulator 1.4.0 cannot create a BIGNUMERIC column (the request times out on its internal
+    error): there the unit price column, which the cost query does not read, is NUMERIC."""
+    columns = tuple(
+        Column(column.name, "NUMERIC") if emulated and column.type == "BIGNUMERIC" else column
+        for column in FOCUS_COLUMNS
+    )
+    table = TableSpec(ORG.dataset, costs.VIEW, columns, partition_field="x_ChargeDate")
     warehouse.ensure_table(table)
     params: dict[str, QueryValue] = {}
     tuples = []
@@ -70,7 +76,7 @@ def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[War
 
     emulator: Emulator = request.getfixturevalue("bigquery_emulator")
     bigquery = BigQueryWarehouse(project, max_bytes_billed=10 * 1024**3, api_endpoint=emulator.url)
-    _fill(bigquery, project)
+    _fill(bigquery, project, emulated=True)
     yield bigquery, project
     bigquery.close()
 
@@ -108,7 +114,7 @@ def test_bigquery_jobs_carry_the_ceiling_and_typed_parameters(bigquery_emulator:
         project, max_bytes_billed=5 * 1024**3, api_endpoint=bigquery_emulator.url, http=session
     )
     try:
-        _fill(warehouse, project)
+        _fill(warehouse, project, emulated=True)
         session.sent.clear()
         _report(warehouse, project, group_by="service", service="x' OR '1'='1")
         (job,) = [job["configuration"] for job in session.jobs()]

@@ -107,6 +107,11 @@ def test_strict_checks_catch_what_they_promise() -> None:
         "SubAccountName": "p",
     }
     assert focus.violations([good]) == []
+    # the unit forms FOCUS 1.2 allows, and a unit price whose product gives back ListCost
+    for unit in ("1000 Tokens", "Tokens", "1000 Requests", "GiB-Months", "Requests/Hour", "Requests/3 Months"):
+        assert focus.violations([{**good, "PricingUnit": unit, "ConsumedUnit": unit}]) == [], unit
+    priced = {**good, "ListUnitPrice": Decimal("0.666666666666666667"), "ListCost": Decimal(2)}
+    assert focus.violations([priced]) == []
     broken = {
         "ChargeCategory": ("Refund", "not an allowed value"),
         "ServiceCategory": ("Cloud", "not an allowed value"),
@@ -117,8 +122,10 @@ def test_strict_checks_catch_what_they_promise() -> None:
         "PricingUnit": (None, "not null together"),
         "BillingCurrency": ("usd", "ISO 4217"),
         "SubAccountName": (None, "not null together"),
+        "ConsumedUnit": ("tokens (cached)", "not in FOCUS unit format"),
+        "ListUnitPrice": (Decimal("0.6666667"), "ListUnitPrice x PricingQuantity differs from ListCost"),
     }
-    for column, (value, message) in broken.items():
+    for column, (value, message) in [*broken.items(), ("PricingUnit", ("1M Tokens", "not in FOCUS unit format"))]:
         found = focus.violations([{**good, column: value}])
         assert found and message in found[0], (column, found)
     assert (
@@ -162,7 +169,13 @@ def test_rerunning_a_day_replaces_that_providers_day_only(tenant: Tenant) -> Non
 
 
 def _columns_of(tenant: Tenant, table: str) -> list[tuple[str, str]]:
-    kinds = {"DECIMAL(38,9)": "NUMERIC", "VARCHAR": "STRING", "DATE": "DATE", "BIGINT": "INT64"}
+    kinds = {
+        "DECIMAL(38,9)": "NUMERIC",
+        "DECIMAL(38,18)": "BIGNUMERIC",
+        "VARCHAR": "STRING",
+        "DATE": "DATE",
+        "BIGINT": "INT64",
+    }
     rows = tenant.backend.warehouses.platform().execute_native(  # type: ignore[attr-defined]
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'acmecorp' AND table_name = $1"
         " ORDER BY column_index",

@@ -573,6 +573,55 @@ VENDOR_DAILY_ROWS = {
 }
 
 
+# the day's usage behind them: one token line matched (its cached input, and for Anthropic also the
+# web searches of the workspace), the other lines left to the one-unit fallback
+VENDOR_USAGE_ROWS = {
+    "openai": [
+        {
+            "project_id": "proj_a",
+            "api_key_id": "key_1",
+            "model": "gpt-4o-2024-08-06",
+            "batch": batch,
+            "service_tier": "default",
+            "input_tokens": 5_000 + 1_000 * batch,
+            "output_tokens": 700,
+            "input_cached_tokens": 1_234 + 1_000 * batch,
+            "input_audio_tokens": 0,
+            "output_audio_tokens": 0,
+            "num_model_requests": 3,
+        }
+        for batch in (False, True)
+    ],
+    "anthropic": [
+        {
+            "api_key_id": key,
+            "workspace_id": workspace,
+            "model": "claude-sonnet-4-20250514",
+            "service_tier": "standard",
+            "context_window": "0-200k",
+            "uncached_input_tokens": 777_001,
+            "cache_creation_ephemeral_1h_input_tokens": 0,
+            "cache_creation_ephemeral_5m_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 10,
+            "web_search_requests": 7,
+        }
+        for key, workspace in ((None, None), ("key_2", "wrkspc_1"))
+    ],
+}
+EXPECTED_QUANTITIES = {
+    # ChargeDescription -> (ConsumedQuantity, PricingUnit)
+    "openai": {
+        "gpt-4o-2024-08-06, cached input": (Decimal(3_468), "1000 Tokens"),
+        "file search tool storage": (1, "Units"),
+    },
+    "anthropic": {
+        "Claude Sonnet 4 Input Tokens": (Decimal(777_001), "1000 Tokens"),
+        "Web Search Usage": (7, "1000 Requests"),
+    },
+}
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_the_vendor_focus_mappings_give_the_same_rows_on_bigquery_and_duckdb(
     provider: str, tmp_path: Path, bigquery_emulator: Emulator
@@ -588,41 +637,49 @@ def test_the_vendor_focus_mappings_give_the_same_rows_on_bigquery_and_duckdb(
     day, run_id = YESTERDAY, "3f1c2a9e-0000-4000-8000-000000000002"
     configs = configs_without_sql_comments(tmp_path / "configs")
     pipeline = pipeline_config.load(configs, PipelineRef(provider, "cost", "billing"))
-    load = LoadConfig.model_validate(next(step for step in pipeline.steps if step.name == "load").config)
-    table = TableSpec(ORG, load.target_table, tuple(Column(c.name, c.type, c.mode) for c in load.table_schema))
-    rows = [
-        {**row, "usage_date": day, "source_rows": 1, "source_content_hash": "h", "fetched_at": datetime.now(tz=UTC)}
-        for row in VENDOR_DAILY_ROWS[provider]
-    ]
-    for row in rows:
-        row["amount"] = Decimal(row["amount"])
+    tables: list[tuple[TableSpec, list[dict[str, Any]]]] = []
+    for step_name, source_rows in (("load", VENDOR_DAILY_ROWS[provider]), ("load_usage", VENDOR_USAGE_ROWS[provider])):
+        load = LoadConfig.model_validate(next(step for step in pipeline.steps if step.name == step_name).config)
+        table = TableSpec(ORG, load.target_table, tuple(Column(c.name, c.type, c.mode) for c in load.table_schema))
+        rows = [
+            {**row, "usage_date": day, "source_rows": 1, "source_content_hash": "h", "fetched_at": datetime.now(tz=UTC)}
+            for row in source_rows
+        ]
+        for row in rows:
+            if "amount" in row:
+                row["amount"] = Decimal(row["amount"])
+        tables.append((table, rows))
     sql = (configs / provider / "cost" / "sql" / f"focus_{provider}.sql").read_text().replace("{org_dataset}", ORG)
     params = {"date": day, "run_id": run_id, "org_slug": ORG}
     labels = JobLabels(org_slug=ORG, run_id=run_id, step="test")
 
     duck = DuckDBWarehouse(tmp_path / "duck", "cloudact-test")
-    columns = list(rows[0])
-    duck.replace_partition(
-        TableSpec(ORG, table.name, table.columns, partition_field="usage_date"),
-        day,
-        columns,
-        [[row[c] for c in columns] for row in rows],
-        labels=labels,
-    )
+    for table, rows in tables:
+        columns = list(rows[0])
+        duck.replace_partition(
+            TableSpec(ORG, table.name, table.columns, partition_field="usage_date"),
+            day,
+            columns,
+            [[row[c] for c in columns] for row in rows],
+            labels=labels,
+        )
     embedded = duck.query(sql, params, labels=labels).records()
     duck.close()
     assert focus.violations(embedded) == []
+    quantities = {row["ChargeDescription"]: (row["ConsumedQuantity"], row["PricingUnit"]) for row in embedded}
+    assert quantities == EXPECTED_QUANTITIES[provider]
 
     platform = unique_project()
     bigquery = BigQueryWarehouse(platform, max_bytes_billed=10 * 1024**3, api_endpoint=bigquery_emulator.url)
-    bigquery.ensure_table(table)
-    inserted = requests.post(
-        f"{bigquery_emulator.url}/bigquery/v2/projects/{platform}/datasets/{ORG}/tables/{table.name}/insertAll",
-        json={"rows": [{"json": {k: _plain(v) for k, v in row.items()}} for row in rows]},
-        timeout=60,
-    )
-    inserted.raise_for_status()
-    assert not inserted.json().get("insertErrors"), inserted.json()
+    for table, rows in tables:
+        bigquery.ensure_table(table)
+        inserted = requests.post(
+            f"{bigquery_emulator.url}/bigquery/v2/projects/{platform}/datasets/{ORG}/tables/{table.name}/insertAll",
+            json={"rows": [{"json": {k: _plain(v) for k, v in row.items()}} for row in rows]},
+            timeout=60,
+        )
+        inserted.raise_for_status()
+        assert not inserted.json().get("insertErrors"), inserted.json()
     result = bigquery.query(sql, params, labels=labels)
     bigquery.close()
     names = {name.lower(): name for name in embedded[0]}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, Protocol
 
 import pytest
@@ -180,8 +180,17 @@ def test_cost_pipeline_loads_the_day_exactly_as_the_vendor_states_it(
     run = acme.run(f"{provider}/cost/billing")
     assert run["status"] == "COMPLETE", run
     assert run["pipeline_id"] == f"acmecorp-{provider}-billing"
-    assert [step["name"] for step in run["steps"]] == ["fetch_costs", "load", "focus_transform", "focus_load"]
-    assert run["source_watermark"].startswith("sha256:")
+    assert [step["name"] for step in run["steps"]] == [
+        "fetch_costs",
+        "fetch_usage",
+        "load",
+        "load_usage",
+        "focus_transform",
+        "focus_load",
+    ]
+    # both reports' content hashes: the costs' and the token counts'
+    costs_hash, usage_hash = run["source_watermark"].split(" + ")
+    assert costs_hash.startswith("sha256:") and usage_hash.startswith("sha256:")
     expected = expected_costs(fakes, KEYS[provider], provider)
     loaded = loaded_costs(acme, provider)
     assert run["rows_processed"] == len(expected) == len(loaded) > 0
@@ -239,8 +248,8 @@ def test_unchanged_day_is_skipped_force_refresh_refetches_and_a_restated_day_is_
     assert unchanged["status"] == "COMPLETE"
     assert unchanged["skip_reason"] == f"source unchanged since run {first['pipeline_logging_id']}"
     assert unchanged["rows_processed"] == 0
-    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] + ["SKIPPED"] * 3
-    assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gate had to look, and only looked
+    assert [step["status"] for step in unchanged["steps"]] == ["COMPLETE"] * 2 + ["SKIPPED"] * 4
+    assert fakes.log.count(OPENAI_COSTS_PATH) == fetches + 1  # the gates had to look, and only looked
 
     forced = acme.run("openai/cost/billing", force_refresh=True)
     assert forced["status"] == "COMPLETE" and forced["skip_reason"] is None and forced["rows_processed"] > 0
@@ -336,8 +345,9 @@ def test_each_org_reads_with_its_own_key_only(
     assert acme.run("openai/cost/billing")["status"] == "COMPLETE"
     assert fakes.log.fingerprints() == {key_fingerprint(DEFAULT_OPENAI_ADMIN_KEY)}
     assert globex.run("openai/cost/billing")["status"] == "COMPLETE"
-    assert fakes.log.count(key=DEFAULT_OPENAI_ADMIN_KEY) == 1
-    assert fakes.log.count(key=globex_vendor.admin_key) == 1
+    # one read of each report per org, each with its own key
+    assert fakes.log.count(key=DEFAULT_OPENAI_ADMIN_KEY) == 2
+    assert fakes.log.count(key=globex_vendor.admin_key) == 2
     assert loaded_costs(acme, "openai") == expected_costs(fakes, DEFAULT_OPENAI_ADMIN_KEY, "openai")
     assert loaded_costs(globex, "openai") == expected_costs(fakes, globex_vendor.admin_key, "openai")
     assert loaded_costs(acme, "openai") != loaded_costs(globex, "openai")
@@ -497,3 +507,162 @@ def test_vendor_costs_reach_the_focus_view_with_every_invariant(acme: Org, tmp_p
         pytest.fail("focus-validator missing: run `make focus-validator`")
     verdict = focus_validation.validate(path)
     assert verdict.ok, verdict
+
+
+# -- token quantities in the vendors' FOCUS rows (docs/focus.md) -----------------------------------
+OPENAI_TOKEN_KINDS = {
+    # the `kind` of an OpenAI line item -> its tokens in a usage record (input counts cached too)
+    "input": lambda usage: usage.input_tokens - usage.input_cached_tokens,
+    "cached input": lambda usage: usage.input_cached_tokens,
+    "output": lambda usage: usage.output_tokens,
+    "audio input": lambda usage: usage.input_audio_tokens,
+    "audio output": lambda usage: usage.output_audio_tokens,
+}
+
+
+class Quantity:
+    """What the fakes' ground truth says one cost line's FOCUS row must carry."""
+
+    def __init__(self, amount: Decimal, metered: bool, count: int | None, unit: str) -> None:
+        self.amount = amount
+        self.metered = metered  # a line the usage report counts (tokens, web searches)
+        # a counterpart that counted something (or nothing, at no cost); else the line is one unit
+        self.count = count if metered and count is not None and (count > 0 or amount == 0) else None
+        self.unit = unit
+
+
+def truth_quantities(fakes: VendorFakes, provider: str, day: date) -> dict[tuple[Any, ...], Quantity]:
+    """Per cost line (the FOCUS row's sub account and line), its quantity computed here from the
+    fakes' finest-grain usage records, independently of the pipeline's SQL."""
+    key = KEYS[provider]
+    usage: list[Any] = list(fakes.expected_usage(key, day))
+    lines: dict[tuple[Any, ...], Quantity] = {}
+    for record in fakes.expected_costs(key, day):
+        amount = nanos(record.amount)
+        if isinstance(record, OpenAICost):
+            model, _, kind = (part.strip() for part in record.line_item.partition(","))
+            counter = OPENAI_TOKEN_KINDS.get(kind)
+            grain = (record.project_id, record.api_key_id, model)
+            found = [u for u in usage if (u.project_id, u.api_key_id, u.model) == grain]
+            count = sum(counter(u) for u in found) if counter and found else None
+            lines[(record.project_id, record.line_item, record.api_key_id)] = Quantity(
+                amount, counter is not None, count, "Tokens"
+            )
+            continue
+        assert isinstance(record, AnthropicCost)
+        mine = [u for u in usage if u.workspace_id == record.workspace_id]
+        if record.cost_type == "web_search" and record.model is None:
+            found, field = mine, "web_search_requests"
+        else:
+            grain = (record.model, record.service_tier, record.context_window)
+            found = [u for u in mine if (u.model, u.service_tier, u.context_window) == grain]
+            field = "web_search_requests" if record.cost_type == "web_search" else str(record.token_type)
+        field = field.replace(".", "_")  # cache_creation.ephemeral_5m_input_tokens, flattened
+        metered = record.token_type is not None or record.cost_type == "web_search"
+        count = sum(getattr(u, field) for u in found) if metered and found else None
+        unit = "Requests" if record.cost_type == "web_search" else "Tokens"
+        lines[(record.workspace_id or "default", record.description)] = Quantity(amount, metered, count, unit)
+    return lines
+
+
+def day_with_both(fakes: VendorFakes, provider: str) -> date:
+    """A recent day whose ground truth has cost lines with usage and metered lines without: both
+    paths of the mapping are then exercised, whatever today's date makes of the synthetic data."""
+    for back in range(30):
+        day = DAY - timedelta(days=back)
+        lines = truth_quantities(fakes, provider, day).values()
+        if any(line.count is not None for line in lines) and any(line.metered and line.count is None for line in lines):
+            return day
+    raise AssertionError("no recent day with both matched and unmatched cost lines")
+
+
+def focus_lines(org: Org, provider: str, day: date) -> dict[tuple[Any, ...], dict[str, Any]]:
+    from shared.ports import JobLabels
+
+    keys = ("SubAccountId", "x_CostType", "x_ApiKeyId")
+    if provider == "anthropic":
+        keys = ("SubAccountId", "ChargeDescription")
+    rows = (
+        warehouse()
+        .query(
+            f"SELECT * FROM {org.dataset}.focus_{provider} WHERE x_ChargeDate = @date",
+            {"date": day},
+            labels=JobLabels(org.slug, "test", "check"),
+        )
+        .records()
+    )
+    lines = {tuple(row[name] for name in keys): row for row in rows}
+    assert len(lines) == len(rows)  # one FOCUS row per cost line: none repeated by the join
+    return lines
+
+
+def assert_quantities(org: Org, provider: str, day: date, truth: dict[tuple[Any, ...], Quantity]) -> None:
+    lines = focus_lines(org, provider, day)
+    assert set(lines) == set(truth)
+    for key, expected in truth.items():
+        row = lines[key]
+        assert row["BilledCost"] == row["ListCost"] == expected.amount, key  # the money as the vendor states it
+        if expected.count is None:  # no counterpart: one unit of its line, and named when it should have had one
+            assert (row["PricingQuantity"], row["PricingUnit"]) == (Decimal(1), "Units"), key
+            assert (row["ConsumedQuantity"], row["ConsumedUnit"]) == (Decimal(1), "Units"), key
+            assert row["ListUnitPrice"] == expected.amount, key
+            assert (row["x_UnmatchedUsage"] is not None) == expected.metered, key
+            continue
+        assert (row["ConsumedQuantity"], row["ConsumedUnit"]) == (Decimal(expected.count), expected.unit), key
+        assert row["PricingQuantity"] == Decimal(expected.count).scaleb(-3), key  # exact: count / 1000
+        assert row["PricingUnit"] == f"1000 {expected.unit}", key
+        assert row["x_UnmatchedUsage"] is None, key
+        # ListUnitPrice: ListCost / PricingQuantity rounded half away from zero to 18 decimals
+        # (docs/focus.md), so its product with the quantity is ListCost within 1e-18 per unit
+        quantity = row["PricingQuantity"]
+        with localcontext(Context(prec=80)):
+            exact = expected.amount / quantity if quantity else Decimal(0)
+            price = exact.quantize(Decimal("1e-18"), ROUND_HALF_UP)
+            assert row["ListUnitPrice"] == price, key
+            assert abs(price * quantity - expected.amount) <= Decimal("0.5e-18") * quantity, key
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_focus_quantities_are_the_vendor_s_token_counts_and_the_money_is_unchanged(
+    acme: Org, fakes: VendorFakes, provider: str
+) -> None:
+    day = day_with_both(fakes, provider)
+    run = acme.run(f"{provider}/cost/billing", day=day)
+    assert run["status"] == "COMPLETE", run
+    truth = truth_quantities(fakes, provider, day)
+    assert_quantities(acme, provider, day, truth)
+    # row count and money: one FOCUS row per daily cost line, Σ BilledCost = Σ amount exactly
+    lines = focus_lines(acme, provider, day)
+    daily = table_rows(acme, COST_TABLE[provider], day, "amount")
+    assert len(lines) == len(daily) == run["rows_processed"]
+    assert sum((row["BilledCost"] for row in lines.values()), Decimal(0)) == sum((a for (a,) in daily), Decimal(0))
+    # the lines that fell back are named in one run warning, counted
+    unmatched = [line for line in truth.values() if line.metered and line.count is None]
+    warnings = [text for text in run["warnings"] if "x_UnmatchedUsage" in text]
+    assert len(warnings) == 1, run["warnings"]
+    assert f"{len(unmatched)} row(s) with x_UnmatchedUsage" in warnings[0]
+    # the token table is the token pipeline's: its run of the day rewrites it with the same rows
+    columns = "* EXCLUDE (source_content_hash, fetched_at)"
+    loaded = sorted(table_rows(acme, USAGE_TABLE[provider], day, columns), key=repr)
+    assert acme.run(f"{provider}/usage/tokens", day=day)["status"] == "COMPLETE"
+    assert sorted(table_rows(acme, USAGE_TABLE[provider], day, columns), key=repr) == loaded
+
+
+@pytest.mark.parametrize(("provider", "report"), [("openai", "usage"), ("anthropic", "usage"), ("openai", "costs")])
+def test_a_day_whose_usage_alone_is_restated_is_rerun_not_skipped(
+    acme: Org, fakes: VendorFakes, provider: str, report: str
+) -> None:
+    first = acme.run(f"{provider}/cost/billing")
+    money_before = {key: row["BilledCost"] for key, row in focus_lines(acme, provider, DAY).items()}
+    fakes.restate(provider, DAY, report=report)  # type: ignore[arg-type]
+    again = acme.run(f"{provider}/cost/billing")
+    assert again["status"] == "COMPLETE" and again["skip_reason"] is None, again
+    before_costs, before_usage = first["source_watermark"].split(" + ")
+    after_costs, after_usage = again["source_watermark"].split(" + ")
+    assert (after_costs == before_costs) == (report == "usage")
+    assert (after_usage == before_usage) == (report == "costs")
+    assert_quantities(acme, provider, DAY, truth_quantities(fakes, provider, DAY))
+    if report == "usage":  # new quantities, the same money
+        assert {key: row["BilledCost"] for key, row in focus_lines(acme, provider, DAY).items()} == money_before
+    unchanged = acme.run(f"{provider}/cost/billing")  # and once both are as last run, the day is skipped
+    assert unchanged["skip_reason"] == f"source unchanged since run {again['pipeline_logging_id']}"

@@ -80,3 +80,28 @@ def test_unknown_pipeline_and_hostile_path_segments_are_not_found() -> None:
     ]:
         with pytest.raises(NotFound):
             config.load(PROJECT_ROOT / "configs", ref)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_billing_run_loads_the_usage_table_exactly_as_the_token_pipeline_does(provider: str) -> None:
+    """Either pipeline may rewrite a day of `{provider}_usage_daily`: the same source, table, schema,
+    partition and clustering, so the day holds the same rows whichever ran last."""
+    configs = PROJECT_ROOT / "configs"
+    billing = config.load(configs, PipelineRef(provider, "cost", "billing"))
+    tokens = config.load(configs, PipelineRef(provider, "usage", "tokens"))
+    steps = {step.name: step for step in billing.steps}
+    fetch, load = tokens.steps
+    assert (steps["fetch_usage"].processor, steps["fetch_usage"].config) == (fetch.processor, fetch.config)
+    assert steps["load_usage"].processor == load.processor
+    assert {**steps["load_usage"].config, "from_step": None} == {**load.config, "from_step": None}
+    # both reports are gates, so the run's watermark covers both (shared/pipelines/runner.py)
+    assert [step.name for step in billing.steps if step.gate] == ["fetch_costs", "fetch_usage"]
+
+
+def test_a_run_s_watermark_is_every_gate_s() -> None:
+    from shared.pipelines.runner import combined_watermark
+
+    assert combined_watermark(["sha256:a"]) == "sha256:a"  # one source: its own watermark, as before
+    assert combined_watermark(["sha256:a", "sha256:b"]) == "sha256:a + sha256:b"
+    assert combined_watermark(["sha256:a", "sha256:b"]) != combined_watermark(["sha256:a", "sha256:c"])
+    assert combined_watermark(["sha256:a", None]) is None  # a gate that could not tell: nothing to compare

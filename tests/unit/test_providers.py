@@ -113,7 +113,8 @@ def test_a_third_provider_is_one_folder_and_its_configs(tmp_path: Path, monkeypa
         "PROVIDER = Provider(name='acmecloud', label='AcmeCloud',\n"
         "    integration=IntegrationKind(kind='ACMECLOUD_ADMIN_KEY', validate=lambda body: validate_admin_key(\n"
         "        body['credential'], label='AcmeCloud', admin_prefix='ac-admin-', ordinary_prefixes=('ac-',))),\n"
-        "    sources={'admin_api.costs': Source('ACMECLOUD_ADMIN_KEY')},\n"
+        "    sources={'admin_api.costs': Source('ACMECLOUD_ADMIN_KEY'),\n"
+        "             'admin_api.usage_completions': Source('ACMECLOUD_ADMIN_KEY')},\n"
         "    processors={'acmecloud.admin_api': 'shared.providers.acmecloud.api:AcmeCloudAdminApi'})\n"
     )
     # its API: here OpenAI-compatible, so the vendor class is OpenAI's with its own name and URL
@@ -124,7 +125,7 @@ def test_a_third_provider_is_one_folder_and_its_configs(tmp_path: Path, monkeypa
         "    provider = 'acmecloud'\n"
         "    label = 'AcmeCloud'\n"
         "    base_url_env = 'CLOUDACT_ACMECLOUD_API_BASE'\n"
-        "    endpoints = {'admin_api.costs': OpenAI.endpoints['admin_api.costs']}\n"
+        "    endpoints = {n: OpenAI.endpoints[n] for n in ('admin_api.costs', 'admin_api.usage_completions')}\n"
         "class AcmeCloudAdminApi(AdminApiFetch):\n"
         "    vendor = AcmeCloud()\n"
     )
@@ -133,7 +134,9 @@ def test_a_third_provider_is_one_folder_and_its_configs(tmp_path: Path, monkeypa
     shutil.copytree(CONFIGS / "openai" / "cost" / "sql", configs / "acmecloud" / "cost" / "sql")  # its FOCUS SQL
     document = yaml.safe_load((CONFIGS / "openai" / "cost" / "billing.yml").read_text())
     document["required_integrations"] = ["ACMECLOUD_ADMIN_KEY"]
-    document["steps"][0]["processor"] = "acmecloud.admin_api"
+    for step in document["steps"]:  # its costs and its usage
+        if step["processor"] == "openai.admin_api":
+            step["processor"] = "acmecloud.admin_api"
     (configs / "acmecloud" / "cost" / "billing.yml").write_text(yaml.safe_dump(document))
     monkeypatch.setattr(providers, "__path__", [*providers.__path__, str(tmp_path)])
     for cached in (providers.names, providers.get, providers.integration_kinds):

@@ -574,6 +574,21 @@ def test_restate_over_http(api: Vendors, fake: VendorFakes) -> None:
     assert unknown.status_code == 400
 
 
+def test_one_report_alone_can_be_restated(api: Vendors, fake: VendorFakes) -> None:
+    params = {"starting_at": rfc3339(DAY), "ending_at": rfc3339(DAY + timedelta(days=1))}
+    costs, usage = api.anthropic(ANTHROPIC_COSTS_PATH, params).text, api.anthropic(ANTHROPIC_USAGE_PATH, params).text
+    body = {"vendor": "anthropic", "day": DAY.isoformat(), "org_id": DEFAULT_ANTHROPIC_ORG.org_id, "report": "usage"}
+    assert api.control("POST", "/_fake/restate", body).json()["revisions"] == {DEFAULT_ANTHROPIC_ORG.org_id: 1}
+    assert api.anthropic(ANTHROPIC_COSTS_PATH, params).text == costs  # the costs as they were
+    assert api.anthropic(ANTHROPIC_USAGE_PATH, params).text != usage
+    assert (fake.revision(DEFAULT_ANTHROPIC_ORG, DAY), fake.revision(DEFAULT_ANTHROPIC_ORG, DAY, "usage")) == (0, 1)
+    assert fake.expected_token_totals(DEFAULT_ANTHROPIC_ORG, DAY) == fakes.expected_token_totals(
+        DEFAULT_ANTHROPIC_ORG, DAY, revision=1
+    )
+    assert fake.expected_cost_total(DEFAULT_ANTHROPIC_ORG, DAY) == fakes.expected_cost_total(DEFAULT_ANTHROPIC_ORG, DAY)
+    assert api.control("POST", "/_fake/restate", {**body, "report": "invoices"}).status_code == 400
+
+
 # --- Organizations, isolation and the request log --------------------------------------------------
 
 

@@ -12,6 +12,7 @@ pseudo-columns are read from it. The same partition filter then selects the same
 
 And one for exactness: BigQuery's NUMERIC is a fixed DECIMAL(38, 9), but sqlglot writes it as a bare
 ``DECIMAL``, which DuckDB reads as DECIMAL(18, 3): money would lose its last six decimal places.
+BIGNUMERIC (a unit price's precision) becomes DECIMAL(38, 18) rather than sqlglot's DECIMAL(38, 5).
 """
 
 from __future__ import annotations
@@ -76,11 +77,18 @@ def _sum_over_unnest(node: exp.Expression) -> exp.Expression:
 
 
 NUMERIC = exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb")
+BIGNUMERIC = exp.DataType.build("DECIMAL(38, 18)", dialect="duckdb")
+"""BigQuery's BIGNUMERIC holds 38 decimals; DuckDB's widest decimal holds 38 digits in all, so it
+keeps 18 (20 integer digits): SQL rounds its BIGNUMERIC values to 18 places, and both engines hold
+the same values."""
 
 
 def _numeric_precision(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.DECIMAL and not node.expressions:
-        return NUMERIC.copy()
+    if isinstance(node, exp.DataType) and not node.expressions:
+        if node.this == exp.DataType.Type.DECIMAL:
+            return NUMERIC.copy()
+        if node.this == exp.DataType.Type.BIGDECIMAL:
+            return BIGNUMERIC.copy()
     return node
 
 

@@ -25,6 +25,8 @@ DUCKDB_TYPES = {
     "FLOAT64": "DOUBLE",
     "FLOAT": "DOUBLE",
     "NUMERIC": "DECIMAL(38, 9)",
+    # BigQuery's 38 decimals do not fit DuckDB's 38 digits: 18 places (SQL rounds to them)
+    "BIGNUMERIC": "DECIMAL(38, 18)",
     "BOOL": "BOOLEAN",
     "BOOLEAN": "BOOLEAN",
     "DATE": "DATE",

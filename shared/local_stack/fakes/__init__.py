@@ -45,7 +45,8 @@ Python interface (``from shared.local_stack.fakes import ...``):
 - ``VendorFakes(orgs=DEFAULT_ORGS, now=None)``: the WSGI app. ``faults`` (``add(status=, times=,
   retry_after=, delay_s=, vendor=, path=, org_id=)``, ``rate_limit(times, retry_after)``,
   ``server_error(times, status=500)``, ``slow(delay_s, times)``, ``pending()``, ``clear()``),
-  ``restate(vendor, day, org_id=None) -> {org_id: revision}``, ``revision(org, day)``,
+  ``restate(vendor, day, org_id=None, report=None) -> {org_id: revision}`` (``report``: ``costs`` or
+  ``usage`` restates that report alone), ``revision(org, day, report="costs")``,
   ``add_org(FakeOrg)``, ``org(key_or_id)``, ``max_results_per_page`` (None or n), ``reset()``,
   ``log`` (``entries``, ``count(path, key=, org_id=, status=)``, ``counts_by_path()``,
   ``fingerprints(path)``), and ground truth at the current revision: ``expected_costs``,
@@ -68,7 +69,8 @@ HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message"
 - ``POST /_fake/faults`` ``{"status": 429|500|503|529|null, "times": 1, "retry_after": 1,
   "delay_s": 0, "vendor": "openai"|"anthropic"|null, "path": "/v1/…"|null, "org_id": null}``
   → 201 ``{"fault": {...}}``; ``GET /_fake/faults``; ``DELETE /_fake/faults``.
-- ``POST /_fake/restate`` ``{"vendor": "openai", "day": "2025-06-01", "org_id": null}`` → 200
+- ``POST /_fake/restate`` ``{"vendor": "openai", "day": "2025-06-01", "org_id": null, "report": null}``
+  (``report``: ``"costs"`` or ``"usage"`` for that report alone) → 200
   ``{"vendor", "day", "revisions": {org_id: n}}``.
 - ``POST /_fake/orgs`` ``{"vendor", "seed", "admin_key"?, "org_id"?, "data_start"?, "owners"?,
   "max_decimals"?}``
@@ -80,7 +82,7 @@ HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message"
   org_id, key_fingerprint, query, at}]}``; ``GET /_fake/healthz``.
 
 ``FakesControl(base_url)`` makes these calls from Python (``add_fault(**knobs)``, ``faults()``,
-``clear_faults()``, ``restate(vendor, day, org_id=None)``, ``add_org(FakeOrg)``, ``orgs()``,
+``clear_faults()``, ``restate(vendor, day, org_id=None, report=None)``, ``add_org(FakeOrg)``, ``orgs()``,
 ``set_max_results_per_page(n)``, ``reset()``, ``requests()``, ``healthy()``); it raises
 ``FakesControlError`` (``status``, ``body``) on a refusal.
 

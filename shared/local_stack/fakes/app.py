@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
@@ -34,6 +34,10 @@ from shared.local_stack.fakes.orgs import (
     key_fingerprint,
     new_org,
 )
+
+Report = Literal["costs", "usage"]
+"""A vendor's two reports of a day, restated together or apart."""
+REPORTS: tuple[Report, ...] = ("costs", "usage")
 
 ANTHROPIC_VERSIONS = ("2023-06-01",)
 OPENAI_PATHS = {
@@ -491,7 +495,7 @@ class VendorFakes:
         self._now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._orgs: dict[str, FakeOrg] = {}
-        self._revisions: dict[tuple[str, date], int] = {}
+        self._revisions: dict[tuple[str, date, Report], int] = {}
         self.faults = Faults()
         self.log = RequestLog()
         self._interrupt = threading.Event()
@@ -526,22 +530,27 @@ class VendorFakes:
     def org(self, key_or_id: str) -> FakeOrg:
         return data.resolve_org(key_or_id, self.orgs)
 
-    def restate(self, vendor: Vendor, day: date, org_id: str | None = None) -> dict[str, int]:
-        """Changes ``day``'s amounts (and token counts) on every later read, as vendors do when
-        they restate a day; for one org or for every org of ``vendor``. Returns the new revision
-        per org id."""
+    def restate(
+        self, vendor: Vendor, day: date, org_id: str | None = None, report: Report | None = None
+    ) -> dict[str, int]:
+        """Changes ``day``'s amounts and token counts on every later read, as vendors do when
+        they restate a day; for one org or for every org of ``vendor``; only its ``costs`` or only
+        its ``usage`` when ``report`` says so. Returns the new revision per org id (of the costs,
+        or of the one report restated)."""
         targets = [o for o in self.orgs if o.vendor == vendor and (org_id is None or o.org_id == org_id)]
         if not targets:
             raise KeyError(f"no {vendor} organization{' ' + org_id if org_id else ''}")
+        reports: tuple[Report, ...] = REPORTS if report is None else (report,)
         with self._lock:
             for org in targets:
-                self._revisions[(org.org_id, day)] = self._revisions.get((org.org_id, day), 0) + 1
-            return {org.org_id: self._revisions[(org.org_id, day)] for org in targets}
+                for kind in reports:
+                    self._revisions[(org.org_id, day, kind)] = self._revisions.get((org.org_id, day, kind), 0) + 1
+            return {org.org_id: self._revisions[(org.org_id, day, reports[0])] for org in targets}
 
-    def revision(self, org: FakeOrg | str, day: date) -> int:
+    def revision(self, org: FakeOrg | str, day: date, report: Report = "costs") -> int:
         found = data.resolve_org(org, self.orgs)
         with self._lock:
-            return self._revisions.get((found.org_id, day), 0)
+            return self._revisions.get((found.org_id, day, report), 0)
 
     # Ground truth as currently served (restatements included)
 
@@ -551,7 +560,7 @@ class VendorFakes:
 
     def expected_usage(self, org: FakeOrg | str, day: date) -> list[data.OpenAIUsage] | list[data.AnthropicUsage]:
         found = data.resolve_org(org, self.orgs)
-        return data.expected_usage(found, day, self.revision(found, day))
+        return data.expected_usage(found, day, self.revision(found, day, "usage"))
 
     def expected_cost_total(self, org: FakeOrg | str, day: date) -> Decimal:
         found = data.resolve_org(org, self.orgs)
@@ -559,7 +568,7 @@ class VendorFakes:
 
     def expected_token_totals(self, org: FakeOrg | str, day: date) -> dict[str, int]:
         found = data.resolve_org(org, self.orgs)
-        return data.expected_token_totals(found, day, self.revision(found, day))
+        return data.expected_token_totals(found, day, self.revision(found, day, "usage"))
 
     def interrupt_delays(self) -> None:
         """Ends every slow answer now (the server is stopping)."""
@@ -684,7 +693,7 @@ class VendorFakes:
         """The day's records that pass the query's filters, each with the second of the day it
         falls in (usage records; costs are daily)."""
         if day not in cache:
-            revision = self.revision(org, day)
+            revision = self.revision(org, day, "usage" if query.endpoint.endswith("_usage") else "costs")
             generate: Callable[[FakeOrg, date, int], list[Any]] = getattr(data, query.endpoint)
             kept = [r for r in generate(org, day, revision) if _keep(r, query.filters)]
             timed = query.width != "1d"
@@ -866,8 +875,11 @@ class VendorFakes:
                 org_id = payload.get("org_id")
                 if org_id is not None and not isinstance(org_id, str):
                     raise ControlError("org_id must be a string or null", "org_id")
+                report = payload.get("report")
+                if report not in (None, *REPORTS):
+                    raise ControlError("report must be costs, usage or null", "report")
                 try:
-                    revisions = self.restate(vendor, day, org_id)
+                    revisions = self.restate(vendor, day, org_id, report)
                 except KeyError as exc:
                     raise ControlError(str(exc.args[0]), "org_id") from None
                 return _control_json(200, {"vendor": vendor, "day": day.isoformat(), "revisions": revisions})

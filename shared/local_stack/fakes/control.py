@@ -55,8 +55,12 @@ class FakesControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "/_fake/faults")
 
-    def restate(self, vendor: Vendor, day: date, org_id: str | None = None) -> dict[str, int]:
-        answer = self._call("POST", "/_fake/restate", {"vendor": vendor, "day": day.isoformat(), "org_id": org_id})
+    def restate(
+        self, vendor: Vendor, day: date, org_id: str | None = None, report: str | None = None
+    ) -> dict[str, int]:
+        answer = self._call(
+            "POST", "/_fake/restate", {"vendor": vendor, "day": day.isoformat(), "org_id": org_id, "report": report}
+        )
         revisions: dict[str, int] = answer["revisions"]
         return revisions
 

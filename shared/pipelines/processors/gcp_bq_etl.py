@@ -35,7 +35,7 @@ from shared.pipelines.processors import load_day
 from shared.pipelines.processors.load_day import ColumnConfig
 from shared.pipelines.processors.step_configs import StepConfigs
 from shared.pipelines.runner import baseline_watermark
-from shared.ports import Warehouse
+from shared.ports import QueryResult, Warehouse
 
 SOURCE_PLACEHOLDER = "{source}"
 ORG_DATASET_PLACEHOLDER = "{org_dataset}"
@@ -56,6 +56,9 @@ class BqEtlConfig(BaseModel):
     max_bytes_billed: int = Field(default=DEFAULT_MAX_BYTES_BILLED, gt=0)
     watermark_column: str | None = None
     """An output column whose maximum is the source's watermark (recorded on the run)."""
+    warning_column: str | None = None
+    """An output column whose non-null values are recorded as the run's warnings (the rows still
+    load): e.g. a FOCUS row that fell back to a default because its source had no counterpart."""
     require_partition_filter: bool = True
     """False accepts SQL that reads a partitioned source without a partition filter (a full scan)."""
     # load step
@@ -111,6 +114,8 @@ class BigQueryEtl:
                 raise ValueError(f"step {step.name}: unknown source {config.source}")
             if step.gate and config.watermark_column:
                 raise ValueError(f"step {step.name}: a gate reads its watermark from its only column")
+            if step.gate and config.warning_column:
+                raise ValueError(f"step {step.name}: a gate has no rows to warn about")
             sql_path = (pipeline.directory / config.sql).resolve()
             if pipeline.directory.resolve() not in sql_path.parents or not sql_path.is_file():
                 raise ValueError(f"step {step.name}: sql file {config.sql} not found beside the pipeline file")
@@ -145,6 +150,8 @@ class BigQueryEtl:
             day = ctx.parameters.get("date")
             when = f" for {day.isoformat()}" if isinstance(day, date) else ""
             warnings = (f"no source rows{when} in `{source_table}`",)
+        if config.warning_column and config.warning_column in result.columns:
+            warnings += _row_warnings(step, config.warning_column, result)
         measured = StepOutcome(
             rows=len(result.rows),
             bytes_processed=result.bytes_processed,
@@ -217,6 +224,22 @@ def _bound_parameters(sql: str, ctx: StepContext) -> dict[str, Any]:
     run_values = {"run_id": ctx.run.run_id, "org_slug": ctx.org.slug}
     available = {**ctx.parameters, **{name: run_values[name] for name in RUN_PARAMETERS}}
     return {name: value for name, value in available.items() if re.search(rf"@{name}\b", sql)}
+
+
+MAX_ROW_WARNINGS = 5
+
+
+def _row_warnings(step: Step, column: str, result: QueryResult) -> tuple[str, ...]:
+    """The distinct values of ``column`` as one warning: how many rows, the first few named (a day
+    can have hundreds; the rows themselves keep the column)."""
+    index = result.columns.index(column)
+    values = [row[index] for row in result.rows if row[index] is not None]
+    if not values:
+        return ()
+    distinct = sorted({str(value) for value in values})
+    named = "; ".join(distinct[:MAX_ROW_WARNINGS])
+    more = f"; and {len(distinct) - MAX_ROW_WARNINGS} more" if len(distinct) > MAX_ROW_WARNINGS else ""
+    return (f"step {step.name}: {len(values)} row(s) with {column}: {named}{more}",)
 
 
 def _size(count: int) -> str:

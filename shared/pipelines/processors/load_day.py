@@ -26,7 +26,7 @@ class ColumnConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # mixed case: FOCUS columns are named as the specification spells them (BilledCost, x_RunId)
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP"]
+    type: Literal["STRING", "INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOL", "DATE", "TIMESTAMP"]
     mode: Literal["NULLABLE", "REQUIRED"] = "NULLABLE"
 
 

@@ -145,9 +145,12 @@ SELECT
   END AS PricingCategory,
   IF(charge_category = 'Usage', CAST(usage_amount AS NUMERIC), NULL) AS ConsumedQuantity,
   IF(charge_category = 'Usage', focus_consumed_unit, NULL) AS ConsumedUnit,
+  -- to 9 decimals as NUMERIC, then widened to BIGNUMERIC, the type of every FOCUS table's unit price
+  -- (the vendors' need 18 places)
   IF(charge_category = 'Usage',
-    CAST(IF(usage_amount_in_pricing_units = 0, 0,
-      ROUND(IFNULL(cost_at_list, cost) / usage_amount_in_pricing_units, 9)) AS NUMERIC), NULL) AS ListUnitPrice,
+    CAST(CAST(IF(usage_amount_in_pricing_units = 0, 0,
+      ROUND(IFNULL(cost_at_list, cost) / usage_amount_in_pricing_units, 9)) AS NUMERIC) AS BIGNUMERIC), NULL)
+    AS ListUnitPrice,
   service_category AS ServiceCategory,
   service_subcategory AS ServiceSubcategory,
   IFNULL(service_description, service_id) AS ServiceName,
@@ -196,7 +199,7 @@ SELECT
   CAST(NULL AS STRING) AS PricingCategory,
   CAST(NULL AS NUMERIC) AS ConsumedQuantity,
   CAST(NULL AS STRING) AS ConsumedUnit,
-  CAST(NULL AS NUMERIC) AS ListUnitPrice,
+  CAST(NULL AS BIGNUMERIC) AS ListUnitPrice,
   service_category AS ServiceCategory,
   service_subcategory AS ServiceSubcategory,
   IFNULL(service_description, service_id) AS ServiceName,
