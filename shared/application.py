@@ -9,9 +9,7 @@ a global.
 
 The local stack (``cloudact serve``, the demo, the CLI) and the tests build their own application
 and make it the process's one with :func:`installed` (or :func:`install`), so the functions they
-serve in-process use it. Provider code that runs with no application in hand (a vendor client's
-timeouts, whether this deployment accepts a local placeholder credential) reads the settings of
-``current()``.
+serve in-process use it.
 
 Building an application imports no vendor library: adapters are built on first use of
 ``backend``, and only those the settings name (Google's client libraries only when a client is

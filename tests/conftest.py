@@ -286,7 +286,11 @@ def onboard(backend: Backend, slug: str, spec: Any) -> Tenant:
     assert isinstance(org, Organization)
     project = spec.table_id.split(".")[0]
     integrations.set_up(
-        backend, org, "gcp", {"credential": fake_service_account(project), "billing_export_table": spec.table_id}
+        backend,
+        application.current().settings,
+        org,
+        "gcp",
+        {"credential": fake_service_account(project), "billing_export_table": spec.table_id},
     )
     return Tenant(backend, slug, key, spec)
 

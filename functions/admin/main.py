@@ -92,7 +92,7 @@ def set_integration(app: Application, request: Request, org_slug: str, provider:
     from shared.services import integrations
 
     backend, org = _org(app, request, org_slug)
-    integration = integrations.set_up(backend, org, provider, _body(app, request))
+    integration = integrations.set_up(backend, app.settings, org, provider, _body(app, request))
     return web.json_response(integration.public(), 200)
 
 

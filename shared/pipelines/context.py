@@ -11,6 +11,7 @@ from shared.domain.orgs import Organization
 from shared.domain.runs import Run
 from shared.pipelines.config import PipelineConfig
 from shared.ports import JobLabels, WarehouseFactory
+from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class StepContext:
     """Typed values (``date`` for dates), ready to bind."""
     integrations: dict[str, IntegrationSecret] = field(repr=False)
     warehouses: WarehouseFactory
+    settings: Settings
+    """The process's settings (a vendor client's timeouts and retry budget)."""
     heartbeat: Callable[[], None] = lambda: None
     """Called before each step: extends the worker's lease, or raises if the claim was lost."""
     previous: Run | None = None

@@ -77,13 +77,9 @@ class Vendor:
     def bucket_start(self, bucket: Mapping[str, Any]) -> datetime:
         raise NotImplementedError
 
-    def api(self, admin_key: str, settings: Settings | None = None) -> VendorApi:
+    def api(self, admin_key: str, settings: Settings) -> VendorApi:
         import os
 
-        if settings is None:
-            from shared.application import current
-
-            settings = current().settings
         base_url = os.environ.get(self.base_url_env) or self.base_url_default
         return VendorApi(
             label=self.label,
@@ -100,12 +96,13 @@ class Vendor:
         first_day: date,
         last_day: date,
         *,
+        settings: Settings,
         page_limit: int | None = None,
         retry_budget_s: float | None = None,
     ) -> list[tuple[date, Mapping[str, Any]]]:
         """Every result of ``source`` for the days ``first_day``..``last_day`` (inclusive), with its
         bucket's day."""
-        api = self.api(admin_key)
+        api = self.api(admin_key, settings)
         if retry_budget_s is not None:
             api = replace(api, retry_budget_s=retry_budget_s)
         endpoint = self.endpoints[source]
@@ -272,7 +269,7 @@ class AdminApiFetch:
         day = ctx.parameters["date"]
         assert isinstance(day, date)
         fetched_at = datetime.now(UTC)
-        results = self.vendor.fetch(admin_key, source_id, day, day)
+        results = self.vendor.fetch(admin_key, source_id, day, day, settings=ctx.settings)
         rows = self.vendor.rows(source_id, results)
         endpoint = self.vendor.endpoints[source_id]
         keyed = ("usage_date", *endpoint.dimensions, *endpoint.measures, "source_rows")
@@ -282,7 +279,7 @@ class AdminApiFetch:
         return StepOutcome(rows=len(table), output=QueryResult(columns=columns, rows=table), watermark=watermark)
 
 
-def verify(vendor: Vendor, credential: bytes, source: str) -> None:
+def verify(vendor: Vendor, credential: bytes, source: str, settings: Settings) -> None:
     """One cheap call (yesterday, one bucket): is the key accepted? A refusal becomes a 400 and the
     key is not stored."""
     from shared.errors import InvalidRequest
@@ -291,7 +288,15 @@ def verify(vendor: Vendor, credential: bytes, source: str) -> None:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     try:
         # a person is waiting on the answer: a short budget, then 503 (try again) rather than a hang
-        vendor.fetch(admin_key, source, yesterday, yesterday, page_limit=1, retry_budget_s=VERIFY_RETRY_BUDGET_S)
+        vendor.fetch(
+            admin_key,
+            source,
+            yesterday,
+            yesterday,
+            settings=settings,
+            page_limit=1,
+            retry_budget_s=VERIFY_RETRY_BUDGET_S,
+        )
     except TerminalError as exc:
         if "rejected the organization admin key" in exc.message:
             raise InvalidRequest(

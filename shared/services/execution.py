@@ -130,6 +130,7 @@ def execute_run(app: Application, message: RunMessage) -> Outcome:
             parameters=parameters.typed(pipeline, claimed.parameters),
             integrations=secrets,
             warehouses=backend.warehouses,
+            settings=app.settings,
             heartbeat=heartbeat,
             previous=backend.store.last_complete_run(claimed.dedupe_key),
         )

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from shared import providers
-from shared.domain.integrations import Integration, IntegrationSecret, associated_data
+from shared.domain.integrations import Integration, IntegrationSecret, associated_data, is_local_placeholder
 from shared.domain.orgs import Organization
 from shared.domain.runs import iso, utcnow
 from shared.errors import IntegrationNotConfigured, InvalidRequest, NotFound, TerminalError
 from shared.json_input import UntrustedJsonError, loads_untrusted
 from shared.ports import Backend
+from shared.settings import Settings
 
 VERIFY_FIELD = "verify"
 
@@ -23,7 +24,9 @@ def integration_type_for(provider: str) -> str:
     return providers.get(provider).integration.kind
 
 
-def set_up(backend: Backend, org: Organization, provider_name: str, body: dict[str, Any]) -> Integration:
+def set_up(
+    backend: Backend, settings: Settings, org: Organization, provider_name: str, body: dict[str, Any]
+) -> Integration:
     provider = providers.get(provider_name)
     kind = provider.integration
     allowed = kind.fields | ({VERIFY_FIELD} if kind.verify else set())
@@ -35,12 +38,16 @@ def set_up(backend: Backend, org: Organization, provider_name: str, body: dict[s
     verify = body.get(VERIFY_FIELD, False)
     if not isinstance(verify, bool):
         raise InvalidRequest("Invalid verify: expected true or false", field=VERIFY_FIELD)
+    if is_local_placeholder(body["credential"]) and settings.warehouse != "duckdb":
+        raise InvalidRequest(
+            "Invalid credential: a local placeholder works on the local stack only; "
+            "this deployment reads BigQuery and needs a real credential",
+            field="credential",
+        )
     canonical, metadata = kind.validate(body)
     if verify and kind.verify:
         # the vendor's word before anything is stored: a key it rejects is never kept
-        from shared.application import current
-
-        providers.resolve(kind.verify)(canonical, current().settings)
+        providers.resolve(kind.verify)(canonical, settings)
     envelope = backend.keys.encrypt(canonical, associated_data(org.slug, kind.kind))
     now = iso(utcnow())
     existing = backend.store.get_integration(org.slug, kind.kind)

@@ -200,3 +200,61 @@ def test_a_focus_failure_fails_the_run_with_a_clear_message_and_a_rerun_repairs_
     repaired = _run_day(tenant, day)
     assert repaired["status"] == "COMPLETE"
     assert focus.violations(_focus_rows(tenant)) == []
+
+
+def test_a_tiny_unit_price_over_a_large_quantity_gives_back_the_list_cost(tenant: Tenant) -> None:
+    # a price per request far below 1e-9 a unit (e.g. 0.4 per million requests): a unit price kept to
+    # 9 decimals would miss ListCost by its rounding error times twelve million
+    day = tenant.spec.end_date
+    warehouse = tenant.backend.warehouses.platform()
+    warehouse.execute_native(  # type: ignore[attr-defined]
+        'UPDATE "acme-billing-export".billing_export.gcp_billing_export_v1_TEST'
+        " SET cost = 4.938271249, cost_at_list = 4.938271249,"
+        " usage = {'amount': 12345678.123456789, 'unit': 'requests',"
+        " 'amount_in_pricing_units': 12345678.123456789, 'pricing_unit': 'request'}"
+        ' WHERE sku.id = (SELECT MIN(sku.id) FROM "acme-billing-export".billing_export.gcp_billing_export_v1_TEST'
+        " WHERE CAST(usage_start_time AS DATE) = $1 AND cost_type = 'regular')",
+        [day],
+    )
+    assert _run_day(tenant, day)["status"] == "COMPLETE"
+    rows = _focus_rows(tenant, "x_ChargeDate = @day AND PricingUnit = 'Requests'", {"day": day})
+    large = [row for row in rows if row["PricingQuantity"] > 10_000_000]
+    assert large, rows
+    for row in large:
+        assert abs(row["ListUnitPrice"] * row["PricingQuantity"] - row["ListCost"]) <= Decimal("1e-9"), row
+    assert focus.violations(_focus_rows(tenant)) == []
+
+
+def test_a_focus_table_of_an_earlier_version_is_brought_up_to_its_schema(tenant: Tenant) -> None:
+    # an earlier version's table: unit prices to 9 places and no Tags column, with a day in it
+    day, earlier_day = tenant.spec.end_date, tenant.spec.end_date - timedelta(days=1)
+    assert _run_day(tenant, earlier_day)["status"] == "COMPLETE"
+    warehouse = tenant.backend.warehouses.platform()
+    before = _focus_rows(tenant, "x_ChargeDate = @day", {"day": earlier_day})
+    table = '"cloudact-local".acmecorp.focus_gcp'
+    warehouse.execute_native(f"ALTER TABLE {table} DROP COLUMN Tags")  # type: ignore[attr-defined]
+    warehouse.execute_native(f"ALTER TABLE {table} ALTER COLUMN ListUnitPrice TYPE DECIMAL(38, 9)")  # type: ignore[attr-defined]
+    warehouse._evolved.clear()  # type: ignore[attr-defined]  # a new process finds the old table
+
+    assert _run_day(tenant, day)["status"] == "COMPLETE"
+    columns = dict(_columns_of(tenant, "focus_gcp"))
+    assert columns["ListUnitPrice"] == "BIGNUMERIC" and "Tags" in columns, columns
+    # the earlier day's rows kept, their prices to 9 places as they were, the new column empty
+    after = _focus_rows(tenant, "x_ChargeDate = @day", {"day": earlier_day})
+    assert len(after) == len(before) and {row["Tags"] for row in after} == {None}
+    assert sum(row["BilledCost"] for row in after) == sum(row["BilledCost"] for row in before)
+    assert focus.violations(_focus_rows(tenant, "x_ChargeDate = @day", {"day": day})) == []
+
+
+def test_a_table_that_cannot_be_brought_up_to_its_schema_fails_the_run_naming_what_differs(tenant: Tenant) -> None:
+    warehouse = tenant.backend.warehouses.platform()
+    warehouse.execute_native('CREATE SCHEMA IF NOT EXISTS "cloudact-local".acmecorp')  # type: ignore[attr-defined]
+    warehouse.execute_native(  # type: ignore[attr-defined]
+        'CREATE TABLE "cloudact-local".acmecorp.focus_gcp (x_ChargeDate DATE, BilledCost VARCHAR)'
+    )
+    run = _run_day(tenant, tenant.spec.end_date)
+    assert run["status"] == "FAILED"
+    message = run["error_message"]
+    assert "does not match its pipeline's schema" in message, message
+    assert "BilledCost is VARCHAR, declared DECIMAL(38, 9)" in message, message
+    assert "EffectiveCost (required) is missing" in message, message

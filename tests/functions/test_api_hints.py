@@ -66,7 +66,8 @@ def test_the_local_placeholder_is_accepted_locally_and_refused_by_bigquery(
     org = application.current().backend.store.get_org("placeholder_org")
     assert org is not None
     body = {"credential": local_placeholder("my-billing-project"), "billing_export_table": "my-billing-project.b.t"}
-    stored = integrations.set_up(application.current().backend, org, "gcp", body)
+    app = application.current()
+    stored = integrations.set_up(app.backend, app.settings, org, "gcp", body)
     assert stored.public()["local_placeholder"] is True
     # Google's warehouse never reads BigQuery with it
     with pytest.raises(TerminalError, match="local placeholder"):
@@ -75,7 +76,7 @@ def test_the_local_placeholder_is_accepted_locally_and_refused_by_bigquery(
         )
     # and a deployment reading BigQuery refuses to store one
     with other_settings(warehouse="bigquery"), pytest.raises(InvalidRequest, match="local stack only"):
-        integrations.set_up(application.current().backend, org, "gcp", body)
+        integrations.set_up(application.current().backend, application.current().settings, org, "gcp", body)
 
 
 def test_a_pipeline_file_broken_at_request_time_answers_503_without_server_paths(

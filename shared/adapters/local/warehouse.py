@@ -7,6 +7,7 @@ fully qualified names work on both. Pipeline SQL arrives in BigQuery dialect and
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,21 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+_DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
+
+
+def _canonical(duckdb_type: str) -> str:
+    """A type as DuckDB reports it in its catalog: TIMESTAMPTZ is TIMESTAMP WITH TIME ZONE there."""
+    return duckdb_type.replace(" ", "").replace("TIMESTAMPTZ", "TIMESTAMPWITHTIMEZONE")
+
+
+def _more_places(found: str, declared: str) -> bool:
+    """A decimal column declared with more places than it has (NUMERIC to BIGNUMERIC). DuckDB's
+    ALTER converts every value or none: one too large for the new type fails the change whole."""
+    old, new = _DECIMAL.fullmatch(found), _DECIMAL.fullmatch(_canonical(declared))
+    return old is not None and new is not None and int(new.group(2)) > int(old.group(2))
+
+
 def translate_error(exc: Exception) -> CloudActError:
     """DuckDB's exception classes -> terminal or transient."""
     import duckdb
@@ -70,6 +86,8 @@ class DuckDBWarehouse:
         self._local = threading.local()
         self._connection: Any = None
         self._attached: set[str] = set()
+        self._evolved: set[TableSpec] = set()
+        """Table schemas already checked against their tables by this process (see ``_evolve``)."""
         """Projects known to be attached: every query checks, and asking DuckDB cost ~1-2 ms each time."""
 
     # -- connection management ---------------------------------------------------------------
@@ -146,6 +164,41 @@ class DuckDBWarehouse:
         self.ensure_dataset(table.dataset)
         with self._translated():
             self._cursor().execute(f"CREATE TABLE IF NOT EXISTS {self._table_name(table)} ({columns})")
+            if table not in self._evolved:
+                self._evolve(table)
+                self._evolved.add(table)
+
+    def _evolve(self, table: TableSpec) -> None:
+        """Brings a table made by an earlier version of its pipeline up to the declared schema, where
+        that loses nothing: a missing nullable column is added, a decimal column widened to more
+        places. Anything else (a required column missing, another type) is refused with what differs,
+        rather than failing later on an insert that names neither table nor remedy."""
+        name = self._table_name(table)
+        cursor = self._cursor()
+        cursor.execute(
+            "SELECT column_name, data_type FROM duckdb_columns()"
+            " WHERE database_name = $1 AND schema_name = $2 AND table_name = $3",
+            [self.project, table.dataset, table.name],
+        )
+        existing = {column: _canonical(kind) for column, kind in cursor.fetchall()}
+        problems: list[str] = []
+        for column in table.columns:
+            declared = DUCKDB_TYPES[column.type]
+            found = existing.get(column.name)
+            if found is None and column.mode != "REQUIRED":
+                cursor.execute(f"ALTER TABLE {name} ADD COLUMN {_quote(column.name)} {declared}")
+            elif found is None:
+                problems.append(f"{column.name} (required) is missing")
+            elif found != _canonical(declared):
+                if _more_places(found, declared):
+                    cursor.execute(f"ALTER TABLE {name} ALTER COLUMN {_quote(column.name)} TYPE {declared}")
+                else:
+                    problems.append(f"{column.name} is {found}, declared {declared}")
+        if problems:
+            raise TerminalError(
+                f"Table {table.dataset}.{table.name} does not match its pipeline's schema: {'; '.join(problems)}."
+                " Drop the table and re-run its days, or start from a new data folder"
+            )
 
     def query(
         self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None

@@ -127,4 +127,4 @@ class AnthropicAdminApi(AdminApiFetch):
 
 
 def verify_key(credential: bytes, settings: Settings) -> None:
-    verify(VENDOR, credential, "admin_api.cost_report")
+    verify(VENDOR, credential, "admin_api.cost_report", settings)

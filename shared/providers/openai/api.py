@@ -94,4 +94,4 @@ class OpenAIAdminApi(AdminApiFetch):
 
 
 def verify_key(credential: bytes, settings: Settings) -> None:
-    verify(VENDOR, credential, "admin_api.costs")
+    verify(VENDOR, credential, "admin_api.costs", settings)

@@ -107,7 +107,10 @@ WITH daily AS (
       WHEN 'requests' THEN 'Requests'
       WHEN 'count' THEN 'Count'
       ELSE IFNULL(usage_unit, 'Units')
-    END AS focus_consumed_unit
+    END AS focus_consumed_unit,
+    -- the first step of ListUnitPrice (below): ListCost / PricingQuantity to 9 decimals
+    IF(usage_amount_in_pricing_units = 0, CAST(0 AS NUMERIC),
+      CAST(ROUND(IFNULL(cost_at_list, cost) / usage_amount_in_pricing_units, 9) AS NUMERIC)) AS list_price_nanos
   FROM `{org_dataset}.gcp_billing_daily_raw`
   WHERE usage_date = @date
 )
@@ -145,12 +148,16 @@ SELECT
   END AS PricingCategory,
   IF(charge_category = 'Usage', CAST(usage_amount AS NUMERIC), NULL) AS ConsumedQuantity,
   IF(charge_category = 'Usage', focus_consumed_unit, NULL) AS ConsumedUnit,
-  -- to 9 decimals as NUMERIC, then widened to BIGNUMERIC, the type of every FOCUS table's unit price
-  -- (the vendors' need 18 places)
+  -- ListCost / PricingQuantity to 18 decimals (BIGNUMERIC), so that a tiny price over a large quantity
+  -- gives back ListCost: the quotient to 9 decimals, then the remainder of that division divided
+  -- again (a division is approximate on DuckDB, which divides decimals as doubles; the remainder is
+  -- so small that its quotient is right far below the validator's tolerance on both engines)
   IF(charge_category = 'Usage',
-    CAST(CAST(IF(usage_amount_in_pricing_units = 0, 0,
-      ROUND(IFNULL(cost_at_list, cost) / usage_amount_in_pricing_units, 9)) AS NUMERIC) AS BIGNUMERIC), NULL)
-    AS ListUnitPrice,
+    IF(usage_amount_in_pricing_units = 0, CAST(0 AS BIGNUMERIC),
+      CAST(list_price_nanos AS BIGNUMERIC)
+      + CAST(ROUND(CAST(CAST(IFNULL(cost_at_list, cost) AS NUMERIC) - list_price_nanos * usage_amount_in_pricing_units
+        AS BIGNUMERIC) / CAST(usage_amount_in_pricing_units AS NUMERIC), 18) AS BIGNUMERIC)),
+    NULL) AS ListUnitPrice,
   service_category AS ServiceCategory,
   service_subcategory AS ServiceSubcategory,
   IFNULL(service_description, service_id) AS ServiceName,
