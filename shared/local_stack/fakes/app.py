@@ -509,7 +509,7 @@ class VendorFakes:
     # Python knobs
 
     def reset(self) -> None:
-        """Back to the state at creation: initial orgs only, no fault, no restatement, empty log."""
+        """Back to the state at creation: initial orgs only, no fault, no restatement, no lag, empty log."""
         with self._lock:
             self._orgs = {org.admin_key: org for org in self._initial}
             self._revisions.clear()

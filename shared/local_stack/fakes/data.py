@@ -5,12 +5,26 @@ expected figures from the same functions without going through HTTP. Records her
 finest grain each vendor reports; ``revision`` counts how many times a day was restated (0 = as
 first published).
 
-Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: up to 17
-significant digits and up to 18 decimals (``0.030862499999999998``). Every OpenAI day has a value
-of 17 significant digits (``1.2345678901234567``), a tiny value in exponent form (``4.5e-07``) and
-9-decimal values; an org whose ``max_decimals`` is 9 (what BigQuery NUMERIC holds) gets 17-digit
-values with 9 decimals instead (``12345678.123456789``). Anthropic amounts are cents strings with
-fractional cents (up to 7 decimals, so at most 9 in dollars).
+Costs derive from usage, as the vendors' do. The usage records are drawn first; each token cost
+line is then the tokens of its grain (the grain docs/focus.md joins on: OpenAI project, API key
+and model over batch and service tiers, the line item naming the kind; Anthropic workspace, model,
+service tier and context window over API keys, the token type naming the field) times its list
+price (``OPENAI_PRICES``, ``ANTHROPIC_PRICES``: USD per 1M tokens; Anthropic's long context and
+batch multipliers, web search at USD 10 per 1,000 searches). A count of 0 gives no line, so no
+token line is without usage and no usage goes unbilled. The lines the usage reports do not count
+(OpenAI's web search tool calls, fine-tuning, file search storage; Anthropic's code execution)
+keep amounts of their own. A cost report of revision n prices the usage of revision n: restating
+one report alone, or a lagging usage report (``late_grains``, the fakes' usage-lag knob), is what
+makes them disagree.
+
+Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: the binary float
+product of the count and the price per token, as ``repr`` writes it (up to 17 significant digits:
+``3.0864175000000003``, ``4.5e-07``), rounded half-even to the org's ``max_decimals`` (18; 9 for
+what BigQuery NUMERIC holds) when it has more. Three token counts a day are chosen so that every
+day shows every form, also summed over a project's keys: a tiny amount in exponent form
+(``4.5e-07``), one of exactly 9 decimals (``1.500000075``) and one of 17 significant digits
+(``1.2345678901234567``; with 9 decimals, ``12345678.123456789``). Anthropic amounts are exact
+cents strings with fractional cents (up to 7 decimals, so at most 9 in dollars; one a day has 7).
 """
 
 from __future__ import annotations
