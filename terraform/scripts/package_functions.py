@@ -51,6 +51,11 @@ NOT_SHIPPED = (
     "shared/openapi.yaml",
 )
 """Paths (relative to the source root) that no deployed function imports or reads."""
+SHIPPED_ONLY_TO = {
+    # the web console's static files: served by the costs function alone
+    "shared/console": frozenset({"costs"}),
+}
+"""Paths (relative to the source root) that only the named functions import or read."""
 SKIPPED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 # zip cannot store times before 1980; any fixed value makes the archive reproducible.
@@ -88,7 +93,17 @@ def discover_functions(source_root: Path) -> list[str]:
     return sorted(entry.name for entry in functions_dir.iterdir() if (entry / "main.py").is_file())
 
 
-def _tree_files(root: Path, tree: str) -> Iterator[tuple[str, Path]]:
+def _shipped_to(relative: str, function: str) -> bool:
+    for skipped in NOT_SHIPPED:
+        if relative == skipped or relative.startswith(skipped + "/"):
+            return False
+    for path, functions in SHIPPED_ONLY_TO.items():
+        if (relative == path or relative.startswith(path + "/")) and function not in functions:
+            return False
+    return True
+
+
+def _tree_files(root: Path, tree: str, function: str) -> Iterator[tuple[str, Path]]:
     base = root / tree
     if not base.is_dir():
         raise PackagingError(f"{base} does not exist")
@@ -99,7 +114,7 @@ def _tree_files(root: Path, tree: str) -> Iterator[tuple[str, Path]]:
             if path.suffix in SKIPPED_SUFFIXES or path.is_symlink():
                 continue
             relative = path.relative_to(root).as_posix()
-            if any(relative == skipped or relative.startswith(skipped + "/") for skipped in NOT_SHIPPED):
+            if not _shipped_to(relative, function):
                 continue
             yield relative, path
 
@@ -111,7 +126,7 @@ def archive_entries(source_root: Path, function: str, requirements: bytes) -> di
         raise PackagingError(f"{main} does not exist")
     entries = {"main.py": main.read_bytes(), "requirements.txt": requirements}
     for tree in SHIPPED_TREES:
-        for name, path in _tree_files(source_root, tree):
+        for name, path in _tree_files(source_root, tree, function):
             entries[name] = path.read_bytes()
     return entries
 

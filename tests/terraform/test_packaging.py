@@ -96,16 +96,19 @@ def test_one_zip_per_function_with_its_main_the_library_the_configs_and_the_pins
     }
     assert any(_local_only(name) for name in in_repository)  # there is something to leave out
     shipped_library = {name for name in in_repository if not _local_only(name)}
+    console = {name for name in shipped_library if name.startswith("shared/console/")}
+    assert console  # the web console ships with the function that serves it, and only there
     for name, path in built.items():
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            expected = shipped_library if name == "costs" else shipped_library - console
             assert archive.read("main.py") == (PROJECT_ROOT / "functions" / name / "main.py").read_bytes()
             assert archive.read("requirements.txt") == packaging.REQUIREMENTS_FILE.read_bytes()
             assert (
                 archive.read("configs/gcp/cost/billing.yml")
                 == (PROJECT_ROOT / "configs/gcp/cost/billing.yml").read_bytes()
             )
-            assert names == shipped_library | {"main.py", "requirements.txt"}
+            assert names == expected | {"main.py", "requirements.txt"}
             assert not [entry for entry in names if _local_only(entry) or entry.startswith(("bench/", "tests/"))]
             assert not [entry for entry in names if "__pycache__" in entry or entry.endswith(".pyc")]
             assert all(info.date_time == packaging.FIXED_DATE_TIME for info in archive.infolist())
