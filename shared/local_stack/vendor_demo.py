@@ -93,6 +93,20 @@ def run_vendor_demo(
             f" ground truth to the last decimal: {'yes' if matched else 'NO'}"
         )
         ok = ok and matched
+        warnings = list(run.get("warnings") or [])
+        for text in warnings:
+            say(f"   warning: {text}")
+        priced, unmatched = warehouse.execute_native(
+            "SELECT COUNT(*) FILTER (WHERE PricingUnit LIKE '1000 %'), COUNT(x_UnmatchedUsage) "
+            f'FROM "{warehouse.project}"."{dataset}".focus_{provider} WHERE x_ChargeDate = $1',
+            [day],
+        )[0]
+        # The fakes bill what their usage report counts: every token line has its usage.
+        say(
+            f"   {priced} FOCUS rows priced per 1000 tokens or searches from the day's usage;"
+            f" token lines without usage: {unmatched}; run warnings: {len(warnings) or 'none'}"
+        )
+        ok = ok and unmatched == 0 and not warnings
         summary += [(label, currency, total, rows) for currency, total, rows in totals]
     say(f"{step}. Cost summary for {day.isoformat()} across providers (exact NUMERIC amounts, per currency)")
     say(f"   {'provider':<30} {'cur':<4} {'total':>26} {'rows':>6}")

@@ -25,6 +25,9 @@ def test_demo_reaches_complete_with_matching_totals(settings: Settings) -> None:
     assert "equal the source export's: yes" in output
     assert output.count("equals the vendor's ground truth to the last decimal: yes") == 2
     assert "Cost summary for" in output and "OpenAI" in output and "Anthropic" in output
+    # the fakes bill what their usage counts: no token line without usage, no warning
+    assert output.count("token lines without usage: 0; run warnings: none") == 2, output
+    assert "warning:" not in output
     assert "strict checks (enums, nulls, periods, decimals, units, unit prices): pass" in output
     assert "focus-validator 2.2.1 (FOCUS 1.2): 0 failed rules" in output, output
     assert "BilledCost across providers: " in output

@@ -531,6 +531,13 @@ class Quantity:
         self.unit = unit
 
 
+def line_key(record: OpenAICost | AnthropicCost) -> tuple[Any, ...]:
+    """A cost line's key among its day's FOCUS rows (``focus_lines``)."""
+    if isinstance(record, OpenAICost):
+        return (record.project_id, record.line_item, record.api_key_id)
+    return (record.workspace_id or "default", record.description)
+
+
 def truth_quantities(fakes: VendorFakes, provider: str, day: date) -> dict[tuple[Any, ...], Quantity]:
     """Per cost line (the FOCUS row's sub account and line), its quantity computed here from the
     fakes' finest-grain usage records, independently of the pipeline's SQL."""
@@ -563,17 +570,6 @@ def truth_quantities(fakes: VendorFakes, provider: str, day: date) -> dict[tuple
         unit = "Requests" if record.cost_type == "web_search" else "Tokens"
         lines[(record.workspace_id or "default", record.description)] = Quantity(amount, metered, count, unit)
     return lines
-
-
-def day_with_both(fakes: VendorFakes, provider: str) -> date:
-    """A recent day whose ground truth has cost lines with usage and metered lines without: both
-    paths of the mapping are then exercised, whatever today's date makes of the synthetic data."""
-    for back in range(30):
-        day = DAY - timedelta(days=back)
-        lines = truth_quantities(fakes, provider, day).values()
-        if any(line.count is not None for line in lines) and any(line.metered and line.count is None for line in lines):
-            return day
-    raise AssertionError("no recent day with both matched and unmatched cost lines")
 
 
 def focus_lines(org: Org, provider: str, day: date) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -626,10 +622,15 @@ def assert_quantities(org: Org, provider: str, day: date, truth: dict[tuple[Any,
 def test_focus_quantities_are_the_vendor_s_token_counts_and_the_money_is_unchanged(
     acme: Org, fakes: VendorFakes, provider: str
 ) -> None:
-    day = day_with_both(fakes, provider)
+    # The usage report lags the costs: some token lines have no usage yet, others have theirs, so
+    # both paths of the mapping are exercised.
+    day = DAY
+    assert fakes.lag_usage(provider, day, fakes.org(KEYS[provider]).org_id)  # type: ignore[arg-type]
     run = acme.run(f"{provider}/cost/billing", day=day)
     assert run["status"] == "COMPLETE", run
     truth = truth_quantities(fakes, provider, day)
+    assert any(line.count is not None for line in truth.values())
+    assert any(line.metered and line.count is None for line in truth.values())
     assert_quantities(acme, provider, day, truth)
     # row count and money: one FOCUS row per daily cost line, Σ BilledCost = Σ amount exactly
     lines = focus_lines(acme, provider, day)
@@ -646,6 +647,75 @@ def test_focus_quantities_are_the_vendor_s_token_counts_and_the_money_is_unchang
     loaded = sorted(table_rows(acme, USAGE_TABLE[provider], day, columns), key=repr)
     assert acme.run(f"{provider}/usage/tokens", day=day)["status"] == "COMPLETE"
     assert sorted(table_rows(acme, USAGE_TABLE[provider], day, columns), key=repr) == loaded
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_lagging_usage_report_is_rerun_once_it_catches_up_and_then_every_line_has_its_usage(
+    acme: Org, fakes: VendorFakes, provider: str
+) -> None:
+    org_id = fakes.org(KEYS[provider]).org_id
+    fakes.lag_usage(provider, DAY, org_id)  # type: ignore[arg-type]
+    lagging = acme.run(f"{provider}/cost/billing")
+    assert any("x_UnmatchedUsage" in text for text in lagging["warnings"]), lagging["warnings"]
+    fakes.lag_usage(provider, DAY, org_id, lagging=False)  # type: ignore[arg-type]  # the late records arrive
+    caught_up = acme.run(f"{provider}/cost/billing")
+    assert caught_up["status"] == "COMPLETE" and caught_up["skip_reason"] is None, caught_up
+    assert caught_up["source_watermark"].split(" + ")[0] == lagging["source_watermark"].split(" + ")[0]
+    assert not caught_up["warnings"], caught_up["warnings"]
+    truth = truth_quantities(fakes, provider, DAY)
+    assert all(line.count is not None for line in truth.values() if line.metered)
+    assert_quantities(acme, provider, DAY, truth)
+
+
+# Every price per token has at most 9 decimals (0.075 per 1M is 7.5e-8), so a line's exact cost,
+# tokens x price, is a NUMERIC value. OpenAI writes the binary float product instead, within three
+# roundings of 2^-53 of it (the price as a float, the product, its shortest decimal form) plus
+# half of 1e-18 where the fake rounds it to 18 decimals; the pipeline rounds that to 9 decimals
+# (half a nano) and ListUnitPrice is the quotient by the thousands of tokens rounded to 18 decimals.
+FLOAT_ROUNDING = Decimal(1) / Decimal(2**53)
+
+
+def price_error_bound(amount: Decimal, quantity: Decimal) -> Decimal:
+    """How far an OpenAI row's ListUnitPrice may be from the list price per 1000 tokens."""
+    amount_error = 3 * FLOAT_ROUNDING * amount * (1 + FLOAT_ROUNDING) + Decimal("0.5e-18") + Decimal("0.5e-9")
+    return amount_error / quantity + Decimal("0.5e-18")
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_without_a_fault_every_token_line_has_its_usage_and_its_list_price(
+    acme: Org, fakes: VendorFakes, provider: str
+) -> None:
+    from shared.local_stack.fakes import list_price_per_1000
+
+    for back in range(3):
+        day = DAY - timedelta(days=back)
+        run = acme.run(f"{provider}/cost/billing", day=day)
+        assert run["status"] == "COMPLETE", run
+        assert not [text for text in run["warnings"] if "x_UnmatchedUsage" in text], run["warnings"]
+        truth = truth_quantities(fakes, provider, day)
+        assert all(line.count is not None for line in truth.values() if line.metered)
+        assert_quantities(acme, provider, day, truth)
+        lines = focus_lines(acme, provider, day)
+        priced = 0
+        for record in fakes.expected_costs(KEYS[provider], day):
+            row = lines[line_key(record)]
+            assert row["x_UnmatchedUsage"] is None
+            price = list_price_per_1000(record)
+            if price is None:  # a line with an amount of its own: one unit of itself
+                assert row["PricingUnit"] == "Units" and row["ListUnitPrice"] == row["ListCost"]
+                continue
+            priced += 1
+            assert row["PricingUnit"] in ("1000 Tokens", "1000 Requests")
+            if provider == "anthropic":  # exact cents: the price itself
+                assert row["ListUnitPrice"] == price, (record, row["ListUnitPrice"], price)
+                continue
+            bound = price_error_bound(record.amount, row["PricingQuantity"])
+            assert abs(row["ListUnitPrice"] - price) <= bound, (record, row["ListUnitPrice"], price, bound)
+            # below USD 1e6 the float's error (3.4e-10 there) is under half a nano: rounding to 9
+            # decimals gives the exact cost back, and the price is exact
+            if record.amount < 10**6:
+                assert row["ListUnitPrice"] == price, (record, row["ListUnitPrice"], price)
+        assert priced >= 10
 
 
 @pytest.mark.parametrize(("provider", "report"), [("openai", "usage"), ("anthropic", "usage"), ("openai", "costs")])

@@ -781,13 +781,20 @@ def test_fakes_control_drives_a_fake_in_another_process(tmp_path: Any) -> None:
         assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
         assert api.anthropic(ANTHROPIC_COSTS_PATH, params).status_code == 200  # the default org: untouched
 
+        assert control.lag_usage("anthropic", day, org.org_id) == {org.org_id: 0}
+        assert control.lags() == [{"org_id": org.org_id, "day": day.isoformat(), "revision": 0}]
+        late = fakes.expected_token_totals(org, day, lagging=True)
+        usage = api.anthropic(ANTHROPIC_USAGE_PATH, params, key=org.admin_key).json()
+        assert sum(r["output_tokens"] for r in usage["data"][0]["results"]) == late["output_tokens"]
+
         assert control.restate("anthropic", day, org.org_id) == {org.org_id: 1}
+        assert control.lags() == []  # the restated usage comes whole
         restated = api.anthropic(ANTHROPIC_COSTS_PATH, params, key=org.admin_key).json()
         amounts = [Decimal(r["amount"]) for r in restated["data"][0]["results"]]
         assert sum(amounts, Decimal(0)) / 100 == fakes.expected_cost_total(org, day, revision=1)
 
         log = control.requests()
-        assert log["counts"] == {ANTHROPIC_COSTS_PATH: 4}
+        assert log["counts"] == {ANTHROPIC_COSTS_PATH: 4, ANTHROPIC_USAGE_PATH: 1}
         assert {r["key_fingerprint"] for r in log["requests"]} == {
             org.key_fingerprint,
             DEFAULT_ANTHROPIC_ORG.key_fingerprint,
@@ -831,3 +838,188 @@ def test_every_anthropic_day_has_fractions_of_a_cent_and_nine_decimal_dollars() 
         ]
         assert max(exponents) == 9 and all(e <= 9 for e in exponents), day
         assert sum(1 for e in exponents if e > 4) >= 2, day
+
+
+# --- Costs derive from usage -----------------------------------------------------------------------
+
+FLOAT_ROUNDING = Decimal(1) / Decimal(2**53)
+
+
+def test_the_price_table_holds_the_published_list_prices() -> None:
+    per_million = {
+        "gpt-4o-2024-08-06, input": "2.50",
+        "gpt-4o-2024-08-06, cached input": "1.25",
+        "gpt-4o-2024-08-06, output": "10.00",
+        "gpt-4o-mini-2024-07-18, input": "0.15",
+        "gpt-4o-mini-2024-07-18, cached input": "0.075",
+        "gpt-4o-mini-2024-07-18, output": "0.60",
+        "gpt-4o-audio-preview-2024-12-17, audio input": "40",
+        "gpt-4o-audio-preview-2024-12-17, audio output": "80",
+        "web search tool calls | gpt-4o": None,
+        "file search tool storage": None,
+    }
+    for line_item, price in per_million.items():
+        assert fakes.data.openai_price(line_item) == (None if price is None else Decimal(price)), line_item
+    sonnet, opus, haiku = "claude-sonnet-4-20250514", "claude-opus-4-1-20250805", "claude-3-5-haiku-20241022"
+    anthropic = {
+        (sonnet, "uncached_input_tokens", "standard", "0-200k"): "3",
+        (sonnet, "output_tokens", "standard", "0-200k"): "15",
+        (sonnet, "cache_creation.ephemeral_5m_input_tokens", "standard", "0-200k"): "3.75",
+        (sonnet, "cache_creation.ephemeral_1h_input_tokens", "standard", "0-200k"): "6",
+        (sonnet, "cache_read_input_tokens", "standard", "0-200k"): "0.30",
+        (sonnet, "uncached_input_tokens", "standard", "200k-1M"): "6",  # long context: input x2
+        (sonnet, "output_tokens", "standard", "200k-1M"): "22.5",  # output x1.5
+        (sonnet, "output_tokens", "batch", "0-200k"): "7.5",  # batch: half
+        (sonnet, "cache_creation.ephemeral_5m_input_tokens", "batch", "0-200k"): "1.875",
+        (opus, "uncached_input_tokens", "standard", "0-200k"): "15",
+        (opus, "output_tokens", "standard", "0-200k"): "75",
+        (haiku, "uncached_input_tokens", "standard", "0-200k"): "0.80",
+        (haiku, "output_tokens", "batch", "0-200k"): "2",
+    }
+    for (model, token_type, tier, window), price in anthropic.items():
+        assert fakes.data.anthropic_price(model, token_type, tier, window) == Decimal(price), (model, token_type)
+
+
+def openai_grain_tokens(usage: list[Any]) -> dict[tuple[Any, ...], int]:
+    """Tokens per cost line (project, line item, API key), summed here from the usage records."""
+    kinds = {
+        "input": lambda u: u.input_tokens - u.input_cached_tokens,
+        "cached input": lambda u: u.input_cached_tokens,
+        "output": lambda u: u.output_tokens,
+        "audio input": lambda u: u.input_audio_tokens,
+        "audio output": lambda u: u.output_audio_tokens,
+    }
+    counts: dict[tuple[Any, ...], int] = {}
+    for record in usage:
+        for kind, count in kinds.items():
+            line = (record.project_id, f"{record.model}, {kind}", record.api_key_id)
+            counts[line] = counts.get(line, 0) + count(record)
+    return {line: count for line, count in counts.items() if count}
+
+
+@pytest.mark.parametrize(
+    "org",
+    [DEFAULT_OPENAI_ORG, OTHER_OPENAI, fakes.new_org("openai", seed=5, max_decimals=9)],
+    ids=["default", "other", "numeric"],
+)
+def test_every_openai_token_line_is_its_usage_times_its_price_and_all_usage_is_billed(org: fakes.FakeOrg) -> None:
+    for offset in range(0, 400, 7):
+        day = DEFAULT_DATA_START + timedelta(days=offset)
+        for revision in (0, 1):
+            usage = fakes.expected_usage(org, day, revision)
+            tokens = openai_grain_tokens(list(usage))
+            costs = fakes.expected_costs(org, day, revision)
+            token_lines = {}
+            for record in costs:
+                price = fakes.data.openai_price(record.line_item)
+                if price is None:
+                    assert (
+                        "web search" in record.line_item or record.api_key_id is None or "storage" in record.line_item
+                    )
+                    continue
+                token_lines[(record.project_id, record.line_item, record.api_key_id)] = record.amount
+            assert set(token_lines) == set(tokens), (day, revision)  # no line without usage, no usage unbilled
+            for line, amount in token_lines.items():
+                exact = tokens[line] * fakes.data.openai_price(line[1]).scaleb(-6)  # type: ignore[union-attr]
+                # three roundings of a float (the price per token, the product, its shortest decimal
+                # form), then the fake's own to the org's decimals
+                bound = 3 * FLOAT_ROUNDING * exact * (1 + FLOAT_ROUNDING) + Decimal("0.5").scaleb(-org.max_decimals)
+                assert abs(amount - exact) <= bound, (day, line, amount, exact)
+
+
+def test_every_anthropic_token_line_is_its_usage_times_its_price_exactly_and_all_usage_is_billed() -> None:
+    token_types = [t for t, _ in fakes.data.ANTHROPIC_TOKEN_TYPES]
+    for org in (DEFAULT_ANTHROPIC_ORG, OTHER_ANTHROPIC):
+        for offset in range(0, 400, 7):
+            day = DEFAULT_DATA_START + timedelta(days=offset)
+            usage = fakes.expected_usage(org, day)
+            counts: dict[tuple[Any, ...], int] = {}
+            searches: dict[str | None, int] = {}
+            for record in usage:
+                for token_type in token_types:
+                    grain = (record.workspace_id, record.model, record.service_tier, record.context_window, token_type)
+                    counts[grain] = counts.get(grain, 0) + getattr(record, token_type.replace(".", "_"))
+                searches[record.workspace_id] = searches.get(record.workspace_id, 0) + record.web_search_requests
+            lines = {}
+            for cost in fakes.expected_costs(org, day):
+                if cost.cost_type == "tokens":
+                    grain = (cost.workspace_id, cost.model, cost.service_tier, cost.context_window, cost.token_type)
+                    lines[grain] = cost.amount_cents
+                    assert cost.model is not None and cost.service_tier is not None
+                    assert cost.context_window is not None and cost.token_type is not None
+                    price = fakes.data.anthropic_price(
+                        cost.model, cost.token_type, cost.service_tier, cost.context_window
+                    )
+                    # USD per 1M tokens -> cents: x 100 / 1e6
+                    assert cost.amount_cents == counts[grain] * price / 10**4, (day, grain)
+                elif cost.cost_type == "web_search":
+                    assert cost.amount_cents == searches[cost.workspace_id] * 1  # USD 10 per 1,000: a cent each
+            assert set(lines) == {grain for grain, count in counts.items() if count}, day
+            billed_searches = {c.workspace_id for c in fakes.expected_costs(org, day) if c.cost_type == "web_search"}
+            assert billed_searches == {workspace for workspace, n in searches.items() if n}, day
+
+
+# --- The usage lag knob ----------------------------------------------------------------------------
+
+
+def test_a_lagging_usage_report_misses_whole_cost_grains_until_it_catches_up(api: Vendors, fake: VendorFakes) -> None:
+    params = {
+        "start_time": unix(DAY),
+        "end_time": unix(DAY + timedelta(days=1)),
+        "group_by": ["project_id", "api_key_id", "model"],
+    }
+    costs = one_day_costs(api).text
+    whole = api.openai(OPENAI_USAGE_PATH, params).json()["data"][0]["results"]
+    assert fake.lag_usage("openai", DAY, DEFAULT_OPENAI_ORG.org_id) == {DEFAULT_OPENAI_ORG.org_id: 0}
+    assert fake.lagging(DEFAULT_OPENAI_ORG, DAY) and not fake.lagging(OTHER_OPENAI, DAY)
+    lagging = api.openai(OPENAI_USAGE_PATH, params).json()["data"][0]["results"]
+    late = fakes.late_grains(DEFAULT_OPENAI_ORG, DAY)
+
+    def grain(result: dict[str, Any]) -> tuple[Any, ...]:
+        return (result["project_id"], result["api_key_id"], result["model"])
+
+    assert {grain(r) for r in whole} - {grain(r) for r in lagging} == late and late
+    assert [r for r in whole if grain(r) not in late] == lagging  # the others whole
+    assert one_day_costs(api).text == costs  # the costs do not lag
+    assert fake.expected_token_totals(DEFAULT_OPENAI_ORG, DAY) == fakes.expected_token_totals(
+        DEFAULT_OPENAI_ORG, DAY, lagging=True
+    )
+    assert (
+        sum(r["output_tokens"] for r in lagging) == fake.expected_token_totals(DEFAULT_OPENAI_ORG, DAY)["output_tokens"]
+    )
+    # the late records arrive: the same revision, whole
+    fake.lag_usage("openai", DAY, lagging=False)
+    assert api.openai(OPENAI_USAGE_PATH, params).json()["data"][0]["results"] == whole
+    # a restatement of the usage also ends a lag
+    fake.lag_usage("openai", DAY)
+    fake.restate("openai", DAY, DEFAULT_OPENAI_ORG.org_id, report="usage")
+    assert not fake.lagging(DEFAULT_OPENAI_ORG, DAY) and fake.lagging(OTHER_OPENAI, DAY)
+
+
+def test_usage_lag_knob_over_http(api: Vendors, fake: VendorFakes) -> None:
+    params = {"starting_at": rfc3339(DAY), "ending_at": rfc3339(DAY + timedelta(days=1)), "group_by[]": "model"}
+    whole = api.anthropic(ANTHROPIC_USAGE_PATH, params).json()
+    body = {"vendor": "anthropic", "day": DAY.isoformat(), "org_id": DEFAULT_ANTHROPIC_ORG.org_id}
+    answer = api.control("POST", "/_fake/usage_lag", body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["revisions"] == {DEFAULT_ANTHROPIC_ORG.org_id: 0} and answer.json()["lagging"] is True
+    listed = api.control("GET", "/_fake/usage_lag").json()["lagging"]
+    assert listed == [{"org_id": DEFAULT_ANTHROPIC_ORG.org_id, "day": DAY.isoformat(), "revision": 0}]
+    lagging = api.anthropic(ANTHROPIC_USAGE_PATH, params).json()
+    served = sum(r["output_tokens"] for r in lagging["data"][0]["results"])
+    assert served == fake.expected_token_totals(DEFAULT_ANTHROPIC_ORG, DAY)["output_tokens"]
+    assert served < sum(r["output_tokens"] for r in whole["data"][0]["results"])
+    assert api.control("POST", "/_fake/usage_lag", {**body, "lagging": False}).json()["lagging"] is False
+    assert api.anthropic(ANTHROPIC_USAGE_PATH, params).json() == whole
+    for bad, field in (
+        ({**body, "vendor": "aws"}, "vendor"),
+        ({**body, "day": "yesterday"}, "day"),
+        ({**body, "org_id": "org-none"}, "org_id"),
+        ({**body, "lagging": "yes"}, "lagging"),
+        ({**body, "late": 3}, "late"),
+    ):
+        refused = api.control("POST", "/_fake/usage_lag", bad)
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == field, refused.text
+    api.control("POST", "/_fake/usage_lag", body)
+    api.control("POST", "/_fake/reset")
+    assert api.control("GET", "/_fake/usage_lag").json()["lagging"] == []

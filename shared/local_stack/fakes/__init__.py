@@ -2,7 +2,10 @@
 
 They answer the documented endpoints with the vendors' request and response shapes, strict auth
 and parameter checks, pagination and fault knobs, over deterministic synthetic organizations, so
-the cost pipelines run (and are tested) without the vendors.
+the cost pipelines run (and are tested) without the vendors. As the vendors' own, each cost report
+derives from its usage report: every token cost line is the usage of its grain times a list price
+(``data.OPENAI_PRICES``, ``data.ANTHROPIC_PRICES``; ``list_price_per_1000(record)``), so without a
+fault every token line has its usage and every FOCUS unit price is a list price (see ``data``).
 
 Served (one base URL for both; the paths do not collide):
 
@@ -13,9 +16,10 @@ Served (one base URL for both; the paths do not collide):
   {project_id, user_id, api_key_id, model, batch, service_tier}, filters ``project_ids``,
   ``user_ids``, ``api_key_ids``, ``models``, ``batch``; limit per width 7/31, 24/168, 60/1440).
   Amounts are JSON numbers written digit for digit from ``Decimal``, currency ``"usd"``, as the
-  vendor's floats print: up to 17 significant digits and 18 decimals (``0.030862499999999998``).
-  Every day has a 17-significant-digit amount (``1.2345678901234567``), a tiny one in exponent
-  form (``4.5e-07``) and 9-decimal ones; an org with ``max_decimals=9`` (BigQuery NUMERIC) gets
+  vendor's floats print (a token line: the float product of its tokens and the price per token):
+  up to 17 significant digits and 18 decimals (``0.030862499999999998``). Every day has a
+  17-significant-digit amount (``1.2345678901234567``), a tiny one in exponent form (``4.5e-07``)
+  and 9-decimal ones; an org with ``max_decimals=9`` (BigQuery NUMERIC) gets
   ``12345678.123456789`` instead and nothing beyond 9 decimals.
 - Anthropic, ``x-api-key: <admin key>`` and ``anthropic-version: 2023-06-01``:
   ``GET /v1/organizations/cost_report`` (``starting_at`` RFC 3339 required, ``ending_at``,
@@ -47,6 +51,10 @@ Python interface (``from shared.local_stack.fakes import ...``):
   ``server_error(times, status=500)``, ``slow(delay_s, times)``, ``pending()``, ``clear()``),
   ``restate(vendor, day, org_id=None, report=None) -> {org_id: revision}`` (``report``: ``costs`` or
   ``usage`` restates that report alone), ``revision(org, day, report="costs")``,
+  ``lag_usage(vendor, day, org_id=None, lagging=True) -> {org_id: usage revision}`` (the day's usage
+  report lags its costs: it misses every record of some cost lines' grains, ``late_grains``, so
+  those token lines have no usage, until ``lagging=False`` or a restatement of the usage),
+  ``lagging(org, day)``, ``lags()``,
   ``add_org(FakeOrg)``, ``org(key_or_id)``, ``max_results_per_page`` (None or n), ``reset()``,
   ``log`` (``entries``, ``count(path, key=, org_id=, status=)``, ``counts_by_path()``,
   ``fingerprints(path)``), and ground truth at the current revision: ``expected_costs``,
@@ -59,10 +67,13 @@ Python interface (``from shared.local_stack.fakes import ...``):
   keeps of a key.
 - Ground truth without HTTP (module functions, revision 0 unless given): ``expected_costs(org,
   day, revision=0)`` → ``OpenAICost`` / ``AnthropicCost`` records at the finest grain, ``.amount``
-  a ``Decimal`` in currency units (Anthropic: ``amount_cents / 100``); ``expected_usage``;
-  ``expected_cost_total``; ``expected_token_totals`` (Anthropic's nested fields flattened:
+  a ``Decimal`` in currency units (Anthropic: ``amount_cents / 100``); ``expected_usage`` (and
+  ``expected_token_totals``) ``(org, day, revision=0, lagging=False)``; ``expected_cost_total``;
+  ``expected_token_totals`` (Anthropic's nested fields flattened:
   ``cache_creation_ephemeral_1h_input_tokens``, ``web_search_requests``); ``totals_by(records,
-  *fields)`` sums per group.
+  *fields)`` sums per group; ``list_price_per_1000(record)``: a cost line's list price per 1000
+  tokens (or searches), None for a line with an amount of its own; ``late_grains(org, day,
+  revision=0)``: what a lagging usage report misses.
 
 HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message", "field"?}}``):
 
@@ -75,14 +86,18 @@ HTTP knobs (JSON bodies; answers are JSON; errors ``{"error": {"code", "message"
 - ``POST /_fake/orgs`` ``{"vendor", "seed", "admin_key"?, "org_id"?, "data_start"?, "owners"?,
   "max_decimals"?}``
   → 201 ``{"org": {...}}`` (never the key: its fingerprint); ``GET /_fake/orgs``.
+- ``POST /_fake/usage_lag`` ``{"vendor", "day", "org_id": null, "lagging": true}`` → 200
+  ``{"vendor", "day", "lagging", "revisions": {org_id: usage revision}}``; ``GET /_fake/usage_lag``
+  → ``{"lagging": [{"org_id", "day", "revision"}]}``.
 - ``POST /_fake/paging`` ``{"max_results_per_page": 5|null}``: at most that many results per
   page, a larger bucket continuing on the next page (so one day can span ≥ 3 pages).
-- ``POST /_fake/reset`` → 200 (initial orgs, no fault, no restatement, empty log).
+- ``POST /_fake/reset`` → 200 (initial orgs, no fault, no restatement, no lag, empty log).
 - ``GET /_fake/requests`` → ``{"counts": {path: n}, "requests": [{method, path, status, vendor,
   org_id, key_fingerprint, query, at}]}``; ``GET /_fake/healthz``.
 
 ``FakesControl(base_url)`` makes these calls from Python (``add_fault(**knobs)``, ``faults()``,
-``clear_faults()``, ``restate(vendor, day, org_id=None, report=None)``, ``add_org(FakeOrg)``, ``orgs()``,
+``clear_faults()``, ``restate(vendor, day, org_id=None, report=None)``, ``lag_usage(vendor, day,
+org_id=None, lagging=True)``, ``lags()``, ``add_org(FakeOrg)``, ``orgs()``,
 ``set_max_results_per_page(n)``, ``reset()``, ``requests()``, ``healthy()``); it raises
 ``FakesControlError`` (``status``, ``body``) on a refusal.
 
@@ -113,6 +128,8 @@ from shared.local_stack.fakes.data import (
     expected_costs,
     expected_token_totals,
     expected_usage,
+    late_grains,
+    list_price_per_1000,
     openai_costs,
     openai_usage,
     totals_by,
@@ -175,6 +192,8 @@ __all__ = [
     "expected_usage",
     "json_number",
     "key_fingerprint",
+    "late_grains",
+    "list_price_per_1000",
     "new_org",
     "openai_costs",
     "openai_usage",

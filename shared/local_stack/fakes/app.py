@@ -496,6 +496,8 @@ class VendorFakes:
         self._lock = threading.Lock()
         self._orgs: dict[str, FakeOrg] = {}
         self._revisions: dict[tuple[str, date, Report], int] = {}
+        # (org id, day, usage revision): a usage report that lags the cost report
+        self._lagging: set[tuple[str, date, int]] = set()
         self.faults = Faults()
         self.log = RequestLog()
         self._interrupt = threading.Event()
@@ -507,10 +509,11 @@ class VendorFakes:
     # Python knobs
 
     def reset(self) -> None:
-        """Back to the state at creation: initial orgs only, no fault, no restatement, empty log."""
+        """Back to the state at creation: initial orgs only, no fault, no restatement, no lag, empty log."""
         with self._lock:
             self._orgs = {org.admin_key: org for org in self._initial}
             self._revisions.clear()
+            self._lagging.clear()
         self.max_results_per_page = None
         self.faults.clear()
         self.log.clear()
@@ -545,12 +548,47 @@ class VendorFakes:
             for org in targets:
                 for kind in reports:
                     self._revisions[(org.org_id, day, kind)] = self._revisions.get((org.org_id, day, kind), 0) + 1
+                # a restated usage report comes whole: a lag of the day ends with it
+                self._lagging = {lag for lag in self._lagging if "usage" not in reports or lag[:2] != (org.org_id, day)}
             return {org.org_id: self._revisions[(org.org_id, day, reports[0])] for org in targets}
 
     def revision(self, org: FakeOrg | str, day: date, report: Report = "costs") -> int:
         found = data.resolve_org(org, self.orgs)
         with self._lock:
             return self._revisions.get((found.org_id, day, report), 0)
+
+    def lag_usage(self, vendor: Vendor, day: date, org_id: str | None = None, lagging: bool = True) -> dict[str, int]:
+        """Makes ``day``'s usage report lag its cost report, as a vendor's does while late usage
+        records are still being counted: the cost lines stay whole while the usage misses every
+        record of some of their grains (``data.late_grains``), so those token lines have no usage.
+        For one org or every org of ``vendor``. The lag lasts until the usage is restated (a new
+        revision comes whole) or ``lagging=False`` (the late records arrive, same revision).
+        Returns the usage revision that lags (or no longer does) per org id."""
+        targets = [o for o in self.orgs if o.vendor == vendor and (org_id is None or o.org_id == org_id)]
+        if not targets:
+            raise KeyError(f"no {vendor} organization{' ' + org_id if org_id else ''}")
+        revisions = {org.org_id: self.revision(org, day, "usage") for org in targets}
+        with self._lock:
+            for org_key, revision in revisions.items():
+                if lagging:
+                    self._lagging.add((org_key, day, revision))
+                else:
+                    self._lagging.discard((org_key, day, revision))
+        return revisions
+
+    def lagging(self, org: FakeOrg | str, day: date) -> bool:
+        """Whether ``day``'s usage report of ``org`` currently lags its costs."""
+        found = data.resolve_org(org, self.orgs)
+        revision = self.revision(found, day, "usage")
+        with self._lock:
+            return (found.org_id, day, revision) in self._lagging
+
+    def lags(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"org_id": org_id, "day": day.isoformat(), "revision": revision}
+                for org_id, day, revision in sorted(self._lagging)
+            ]
 
     # Ground truth as currently served (restatements included)
 
@@ -560,7 +598,7 @@ class VendorFakes:
 
     def expected_usage(self, org: FakeOrg | str, day: date) -> list[data.OpenAIUsage] | list[data.AnthropicUsage]:
         found = data.resolve_org(org, self.orgs)
-        return data.expected_usage(found, day, self.revision(found, day, "usage"))
+        return data.expected_usage(found, day, self.revision(found, day, "usage"), self.lagging(found, day))
 
     def expected_cost_total(self, org: FakeOrg | str, day: date) -> Decimal:
         found = data.resolve_org(org, self.orgs)
@@ -568,7 +606,7 @@ class VendorFakes:
 
     def expected_token_totals(self, org: FakeOrg | str, day: date) -> dict[str, int]:
         found = data.resolve_org(org, self.orgs)
-        return data.expected_token_totals(found, day, self.revision(found, day, "usage"))
+        return data.expected_token_totals(found, day, self.revision(found, day, "usage"), self.lagging(found, day))
 
     def interrupt_delays(self) -> None:
         """Ends every slow answer now (the server is stopping)."""
@@ -693,9 +731,11 @@ class VendorFakes:
         """The day's records that pass the query's filters, each with the second of the day it
         falls in (usage records; costs are daily)."""
         if day not in cache:
-            revision = self.revision(org, day, "usage" if query.endpoint.endswith("_usage") else "costs")
-            generate: Callable[[FakeOrg, date, int], list[Any]] = getattr(data, query.endpoint)
-            kept = [r for r in generate(org, day, revision) if _keep(r, query.filters)]
+            usage = query.endpoint.endswith("_usage")
+            revision = self.revision(org, day, "usage" if usage else "costs")
+            generate: Callable[..., list[Any]] = getattr(data, query.endpoint)
+            records = generate(org, day, revision, self.lagging(org, day)) if usage else generate(org, day, revision)
+            kept = [r for r in records if _keep(r, query.filters)]
             timed = query.width != "1d"
             cache[day] = [(data.second_of_day(r, org, revision) if timed else 0, r) for r in kept]
         return cache[day]
@@ -883,6 +923,27 @@ class VendorFakes:
                 except KeyError as exc:
                     raise ControlError(str(exc.args[0]), "org_id") from None
                 return _control_json(200, {"vendor": vendor, "day": day.isoformat(), "revisions": revisions})
+            if route == ("POST", "/_fake/usage_lag"):
+                vendor = _vendor_field(payload)
+                day = _day_field(payload, "day")
+                org_id = payload.get("org_id")
+                if org_id is not None and not isinstance(org_id, str):
+                    raise ControlError("org_id must be a string or null", "org_id")
+                lagging = payload.get("lagging", True)
+                if not isinstance(lagging, bool):
+                    raise ControlError("lagging must be true or false", "lagging")
+                unknown = sorted(set(payload) - {"vendor", "day", "org_id", "lagging"})
+                if unknown:
+                    raise ControlError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+                try:
+                    revisions = self.lag_usage(vendor, day, org_id, lagging)
+                except KeyError as exc:
+                    raise ControlError(str(exc.args[0]), "org_id") from None
+                return _control_json(
+                    200, {"vendor": vendor, "day": day.isoformat(), "lagging": lagging, "revisions": revisions}
+                )
+            if route == ("GET", "/_fake/usage_lag"):
+                return _control_json(200, {"lagging": self.lags()})
             if route == ("POST", "/_fake/paging"):
                 size = payload.get("max_results_per_page")
                 if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):

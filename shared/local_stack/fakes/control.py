@@ -64,6 +64,18 @@ class FakesControl:
         revisions: dict[str, int] = answer["revisions"]
         return revisions
 
+    def lag_usage(self, vendor: Vendor, day: date, org_id: str | None = None, lagging: bool = True) -> dict[str, int]:
+        """The day's usage report lags its costs (some token lines have no usage) until the usage
+        is restated or ``lagging=False``; the usage revision concerned per org id."""
+        body = {"vendor": vendor, "day": day.isoformat(), "org_id": org_id, "lagging": lagging}
+        revisions: dict[str, int] = self._call("POST", "/_fake/usage_lag", body)["revisions"]
+        return revisions
+
+    def lags(self) -> list[dict[str, Any]]:
+        """``[{"org_id", "day", "revision"}]``: the usage reports lagging now."""
+        lagging: list[dict[str, Any]] = self._call("GET", "/_fake/usage_lag")["lagging"]
+        return lagging
+
     def add_org(self, org: FakeOrg) -> dict[str, Any]:
         """Registers ``org`` there too (same fields, so the same data as the local ground truth)."""
         body = {

@@ -5,19 +5,33 @@ expected figures from the same functions without going through HTTP. Records her
 finest grain each vendor reports; ``revision`` counts how many times a day was restated (0 = as
 first published).
 
-Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: up to 17
-significant digits and up to 18 decimals (``0.030862499999999998``). Every OpenAI day has a value
-of 17 significant digits (``1.2345678901234567``), a tiny value in exponent form (``4.5e-07``) and
-9-decimal values; an org whose ``max_decimals`` is 9 (what BigQuery NUMERIC holds) gets 17-digit
-values with 9 decimals instead (``12345678.123456789``). Anthropic amounts are cents strings with
-fractional cents (up to 7 decimals, so at most 9 in dollars).
+Costs derive from usage, as the vendors' do. The usage records are drawn first; each token cost
+line is then the tokens of its grain (the grain docs/focus.md joins on: OpenAI project, API key
+and model over batch and service tiers, the line item naming the kind; Anthropic workspace, model,
+service tier and context window over API keys, the token type naming the field) times its list
+price (``OPENAI_PRICES``, ``ANTHROPIC_PRICES``: USD per 1M tokens; Anthropic's long context and
+batch multipliers, web search at USD 10 per 1,000 searches). A count of 0 gives no line, so no
+token line is without usage and no usage goes unbilled. The lines the usage reports do not count
+(OpenAI's web search tool calls, fine-tuning, file search storage; Anthropic's code execution)
+keep amounts of their own. A cost report of revision n prices the usage of revision n: restating
+one report alone, or a lagging usage report (``late_grains``, the fakes' usage-lag knob), is what
+makes them disagree.
+
+Amounts exercise exactness on purpose. OpenAI writes amounts as floats print: the binary float
+product of the count and the price per token, as ``repr`` writes it (up to 17 significant digits:
+``3.0864175000000003``, ``4.5e-07``), rounded half-even to the org's ``max_decimals`` (18; 9 for
+what BigQuery NUMERIC holds) when it has more. Three token counts a day are chosen so that every
+day shows every form, also summed over a project's keys: a tiny amount in exponent form
+(``4.5e-07``), one of exactly 9 decimals (``1.500000075``) and one of 17 significant digits
+(``1.2345678901234567``; with 9 decimals, ``12345678.123456789``). Anthropic amounts are exact
+cents strings with fractional cents (up to 7 decimals, so at most 9 in dollars; one a day has 7).
 """
 
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,10 +42,8 @@ from shared.local_stack.fakes.orgs import DEFAULT_ORGS, FakeOrg, digest
 EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperation])
 
 OPENAI_MODELS = ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31", "gpt-4o-audio-preview-2024-12-17")
-# (line item, model whose keys incur it or None when no API key is behind it)
-OPENAI_LINE_ITEMS: tuple[tuple[str, bool], ...] = (
-    *((f"{model}, {kind}", True) for model in OPENAI_MODELS[:3] for kind in ("input", "cached input", "output")),
-    ("gpt-4o-audio-preview-2024-12-17, audio input", True),
+# The lines the usage report does not count: (line item, whether an API key is behind it)
+OPENAI_OTHER_LINE_ITEMS: tuple[tuple[str, bool], ...] = (
     ("web search tool calls | gpt-4o", True),
     ("ft-gpt-4o-mini-2024-07-18, training", False),
     ("file search tool storage", False),
@@ -50,8 +62,8 @@ ANTHROPIC_TOKEN_TYPES = (
     ("cache_creation.ephemeral_5m_input_tokens", "Input Tokens, Cache Write 5m"),
     ("cache_creation.ephemeral_1h_input_tokens", "Input Tokens, Cache Write 1h"),
 )
-ANTHROPIC_OTHER_COSTS = (("Web Search Usage", "web_search"), ("Code Execution Usage", "code_execution"))
 ANTHROPIC_CONTEXT_WINDOWS = ("0-200k", "200k-1M")
+ANTHROPIC_TIERS = ("standard", "batch")
 
 
 @dataclass(frozen=True)
@@ -146,10 +158,127 @@ def _present(percent: int, *parts: object) -> bool:
     return digest("present", *parts) % 100 < percent
 
 
+# --- Prices: what a cost line is per token (or per search) --------------------------------------
+
+MILLION = Decimal(1_000_000)
+# OpenAI, USD per 1M tokens, per model and line item kind. The line items name no batch or flex
+# tier (and the FOCUS join sums usage over tiers), so a line has one price whatever the tier of
+# its usage. The audio model's text tokens are priced as gpt-4o's; it caches nothing.
+OPENAI_PRICES: dict[str, dict[str, Decimal]] = {
+    "gpt-4o-2024-08-06": {"input": Decimal("2.50"), "cached input": Decimal("1.25"), "output": Decimal("10.00")},
+    "gpt-4o-mini-2024-07-18": {"input": Decimal("0.15"), "cached input": Decimal("0.075"), "output": Decimal("0.60")},
+    "o3-mini-2025-01-31": {"input": Decimal("1.10"), "cached input": Decimal("0.55"), "output": Decimal("4.40")},
+    "gpt-4o-audio-preview-2024-12-17": {
+        "input": Decimal("2.50"),
+        "output": Decimal("10.00"),
+        "audio input": Decimal("40.00"),
+        "audio output": Decimal("80.00"),
+    },
+}
+# Anthropic, USD per 1M tokens at the standard tier within 200k tokens of context. The long (1M)
+# context window doubles the input prices (cache writes and hits included) and multiplies output
+# by 1.5; the batch tier halves every price. Web search: USD 10 per 1,000 searches.
+ANTHROPIC_PRICES: dict[str, dict[str, Decimal]] = {
+    "claude-sonnet-4-20250514": {
+        "uncached_input_tokens": Decimal("3"),
+        "output_tokens": Decimal("15"),
+        "cache_read_input_tokens": Decimal("0.30"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("3.75"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("6"),
+    },
+    "claude-3-5-haiku-20241022": {
+        "uncached_input_tokens": Decimal("0.80"),
+        "output_tokens": Decimal("4"),
+        "cache_read_input_tokens": Decimal("0.08"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("1"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("1.60"),
+    },
+    "claude-opus-4-1-20250805": {
+        "uncached_input_tokens": Decimal("15"),
+        "output_tokens": Decimal("75"),
+        "cache_read_input_tokens": Decimal("1.50"),
+        "cache_creation.ephemeral_5m_input_tokens": Decimal("18.75"),
+        "cache_creation.ephemeral_1h_input_tokens": Decimal("30"),
+    },
+}
+ANTHROPIC_LONG_CONTEXT = {token_type: Decimal(2) for token_type in ANTHROPIC_PRICES["claude-sonnet-4-20250514"]}
+ANTHROPIC_LONG_CONTEXT["output_tokens"] = Decimal("1.5")
+ANTHROPIC_BATCH = Decimal("0.5")
+ANTHROPIC_WEB_SEARCH_PER_1000 = Decimal(10)
+
+
+# Every line item, in the order a project's cost lines come: (line item, whether an API key is behind it)
+OPENAI_LINE_ITEMS: tuple[tuple[str, bool], ...] = (
+    *((f"{model}, {kind}", True) for model, kinds in OPENAI_PRICES.items() for kind in kinds),
+    *OPENAI_OTHER_LINE_ITEMS,
+)
+
+
+def openai_price(line_item: str) -> Decimal | None:
+    """USD per 1M tokens of an OpenAI token line item (``gpt-4o-2024-08-06, cached input``); None
+    for a line the usage report does not count (web search tool calls, fine-tuning, storage)."""
+    model, _, kind = (part.strip() for part in line_item.partition(","))
+    return OPENAI_PRICES.get(model, {}).get(kind)
+
+
+def anthropic_price(model: str, token_type: str, service_tier: str, context_window: str) -> Decimal:
+    """USD per 1M tokens of one Anthropic token type at its tier and context window."""
+    price = ANTHROPIC_PRICES[model][token_type]
+    if context_window != ANTHROPIC_CONTEXT_WINDOWS[0]:
+        price *= ANTHROPIC_LONG_CONTEXT[token_type]
+    if service_tier == "batch":
+        price *= ANTHROPIC_BATCH
+    return price
+
+
+def list_price_per_1000(record: OpenAICost | AnthropicCost) -> Decimal | None:
+    """The list price of a cost line per 1000 tokens (per 1000 searches for Anthropic's web
+    search), in USD: what its FOCUS row's ListUnitPrice is. None for a line that keeps an amount
+    of its own (OpenAI's web search tool calls, fine-tuning, file search storage; Anthropic's code
+    execution)."""
+    if isinstance(record, OpenAICost):
+        price = openai_price(record.line_item)
+        return None if price is None else price.scaleb(-3)
+    if record.cost_type == "web_search":
+        return ANTHROPIC_WEB_SEARCH_PER_1000
+    if record.token_type is None or record.model is None:
+        return None
+    assert record.service_tier is not None and record.context_window is not None
+    return anthropic_price(record.model, record.token_type, record.service_tier, record.context_window).scaleb(-3)
+
+
+# --- Amounts ------------------------------------------------------------------------------------
+
+# Rounds an OpenAI float's digits to the org's decimals (half-even, as a float's digits would be).
+ROUNDING = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
+_PER_TOKEN: dict[Decimal, float] = {}
+
+
+def _normalized(value: Decimal) -> Decimal:
+    value = value.normalize(ROUNDING)
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
+
+
+def openai_token_amount(tokens: int, price_per_million: Decimal, max_decimals: int = 18) -> Decimal:
+    """What OpenAI writes for ``tokens`` at ``price_per_million``: the binary float product of the
+    count and the price per token, as a float prints (``repr``: up to 17 significant digits, e.g.
+    3.0864175000000003 or 4.5e-07), rounded half-even to ``max_decimals`` when it has more."""
+    per_token = _PER_TOKEN.get(price_per_million)
+    if per_token is None:
+        per_token = _PER_TOKEN.setdefault(price_per_million, float(price_per_million / MILLION))
+    value = Decimal(repr(tokens * per_token))
+    if -value.as_tuple().exponent > max_decimals:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-max_decimals), context=ROUNDING)
+    return _normalized(value)
+
+
+def anthropic_token_cents(count: int, price_per_million: Decimal) -> Decimal:
+    """What Anthropic writes for ``count`` at ``price_per_million`` (USD): exact cents, fractions of
+    a cent included."""
+    return _normalized(EXACT.multiply(Decimal(count), price_per_million.scaleb(-4)))
+
+
 NINE_DECIMALS, MANY_DIGITS, SEVENTEEN_DIGITS, TINY, CENTS, WHOLE = range(6)
-# Every day's first (project, line item) groups take these forms, so that every day shows each of
-# them, also once a client sums a group's API keys.
-FORCED_STYLES = (SEVENTEEN_DIGITS, TINY, NINE_DECIMALS)
 
 
 def _last_digit_not_zero(value: int, n: int) -> int:
@@ -157,22 +286,14 @@ def _last_digit_not_zero(value: int, n: int) -> int:
     return value + 1 + n % 9 if value % 10 == 0 else value
 
 
-def _openai_amount(max_decimals: int, forced: int | None, *parts: object) -> Decimal:
+def _openai_amount(max_decimals: int, *parts: object) -> Decimal:
+    """An amount of its own, for a line the usage report does not count."""
     h = digest("amount", *parts)
     n = h // 8
-    style = (
-        forced
-        if forced is not None
-        else (NINE_DECIMALS, NINE_DECIMALS, MANY_DIGITS, MANY_DIGITS, TINY, CENTS, CENTS, WHOLE)[h % 8]
-    )
+    style = (NINE_DECIMALS, NINE_DECIMALS, MANY_DIGITS, MANY_DIGITS, TINY, CENTS, CENTS, WHOLE)[h % 8]
     decimals = min(9, max_decimals)
     if style == NINE_DECIMALS:
         return Decimal(_last_digit_not_zero(n % (50 * 10**9), n)).scaleb(-decimals)
-    if style == SEVENTEEN_DIGITS:
-        # 17 significant digits, the most a float prints: 1.2345678901234567, or with at most 9
-        # decimals an eight-digit whole part (12345678.123456789).
-        digits = _last_digit_not_zero(10**16 + n % (9 * 10**16 - 10), n)
-        return Decimal(digits).scaleb(-min(16, max_decimals))
     if style == MANY_DIGITS:
         if max_decimals > 9:  # what float arithmetic leaves behind: 0.030862499999999998
             return Decimal(10**16 + n % (9 * 10**16)).scaleb(-min(17 + n % 2, max_decimals))
@@ -184,9 +305,10 @@ def _openai_amount(max_decimals: int, forced: int | None, *parts: object) -> Dec
     return Decimal(n % 100 + 1)
 
 
-def _anthropic_cents(forced: int | None, *parts: object) -> Decimal:
+def _anthropic_cents(*parts: object) -> Decimal:
+    """Cents of its own, for a line the usage report does not count (code execution)."""
     h = digest("cents", *parts)
-    style, n = (h % 4 if forced is None else forced), h // 4
+    style, n = h % 4, h // 4
     if style == 0:  # "1234.5678": fractional cents
         return Decimal(_last_digit_not_zero(n % 10**8, n)).scaleb(-4)
     if style == 1:
@@ -196,57 +318,97 @@ def _anthropic_cents(forced: int | None, *parts: object) -> Decimal:
     return Decimal(n % 10**4 + 1).scaleb(-5)  # a fraction of a cent
 
 
+# --- Costs: the usage priced --------------------------------------------------------------------
+
+
+def openai_line_tokens(usage: OpenAIUsage) -> dict[str, int]:
+    """A usage record's tokens per line item kind (``input`` counts what was not cached)."""
+    return {
+        "input": usage.input_tokens - usage.input_cached_tokens,
+        "cached input": usage.input_cached_tokens,
+        "output": usage.output_tokens,
+        "audio input": usage.input_audio_tokens,
+        "audio output": usage.output_audio_tokens,
+    }
+
+
 def openai_costs(org: FakeOrg, day: date, revision: int = 0) -> list[OpenAICost]:
+    """The day's cost lines: every token line is the tokens its project, API key and model used
+    that day (over batch and service tiers) times the line item's price; the other lines keep
+    amounts of their own."""
     _check(org, "openai")
+    tokens: dict[tuple[str, str, str], int] = {}
+    for usage in openai_usage(org, day, revision):
+        for kind, count in openai_line_tokens(usage).items():
+            if count:
+                line = (usage.project_id, f"{usage.model}, {kind}", usage.api_key_id)
+                tokens[line] = tokens.get(line, 0) + count
     records: list[OpenAICost] = []
-    groups = 0
-    keys_by_project = {p: [k for k in org.api_keys if k.owner_id == p] for p in org.projects}
+    keys_by_project = {p: [k.id for k in org.api_keys if k.owner_id == p] for p in org.projects}
     for project in org.projects:
         for line_item, keyed in OPENAI_LINE_ITEMS:
+            price = openai_price(line_item)
+            if price is not None:
+                for key_id in keys_by_project[project]:
+                    count = tokens.pop((project, line_item, key_id), 0)
+                    if count:
+                        amount = openai_token_amount(count, price, org.max_decimals)
+                        records.append(OpenAICost(day, project, line_item, key_id, amount))
+                continue
             if not _present(65, org.seed, day, revision, project, line_item):
                 continue
-            form = FORCED_STYLES[groups] if groups < len(FORCED_STYLES) else None
-            key_ids: list[str | None] = [k.id for k in keys_by_project[project]] if keyed else [None]
-            group: list[OpenAICost] = []
-            for key_id in key_ids:
-                if keyed and not _present(70, org.seed, day, revision, project, line_item, key_id):
+            for other_key in keys_by_project[project] if keyed else [None]:
+                if keyed and not _present(70, org.seed, day, revision, project, line_item, other_key):
                     continue
-                # In a forced group the form's record is the first; the others keep to whole cents so
-                # that the group's sum still shows the form (tiny ones are all tiny).
-                forced = form if form is None or form == TINY or not group else CENTS
-                amount = _openai_amount(org.max_decimals, forced, org.seed, day, revision, project, line_item, key_id)
-                group.append(OpenAICost(day, project, line_item, key_id, amount))
-            if group:
-                groups += 1
-                records.extend(group)
+                amount = _openai_amount(org.max_decimals, org.seed, day, revision, project, line_item, other_key)
+                records.append(OpenAICost(day, project, line_item, other_key, amount))
+    if tokens:  # a count without a price: the price table misses a line item
+        raise AssertionError(f"usage without a priced line item: {sorted(tokens)[:3]}")
     return records
 
 
+def _description(name: str, label: str, tier: str, window: str) -> str:
+    description = f"{name} Usage - {label}"
+    description += " (Batch)" if tier == "batch" else ""
+    return description + (", Long Context" if window != ANTHROPIC_CONTEXT_WINDOWS[0] else "")
+
+
 def anthropic_costs(org: FakeOrg, day: date, revision: int = 0) -> list[AnthropicCost]:
+    """The day's cost lines: every token line is the tokens of one type its workspace used that day
+    with one model, tier and context window (over API keys) times that price; a workspace's web
+    search line is its searches at USD 10 per 1,000; code execution keeps amounts of its own."""
     _check(org, "anthropic")
-    lines: list[tuple[str, str, str | None, str | None, str | None, str | None]] = []
-    for model, name in ANTHROPIC_MODELS:
-        for token_type, label in ANTHROPIC_TOKEN_TYPES:
-            for tier in ("standard", "batch"):
-                if tier == "batch" and token_type not in ("uncached_input_tokens", "output_tokens"):
-                    continue
-                windows = _windows(model)
-                for window in windows:
-                    if window != "0-200k" and tier != "standard":
-                        continue
-                    description = f"{name} Usage - {label}"
-                    description += " (Batch)" if tier == "batch" else ""
-                    description += ", Long Context" if window != "0-200k" else ""
-                    lines.append((description, "tokens", model, tier, window, token_type))
-    lines.extend((other, cost_type, None, None, None, None) for other, cost_type in ANTHROPIC_OTHER_COSTS)
+    counts: dict[tuple[str | None, str, str, str, str], int] = {}
+    searches: dict[str | None, int] = {}
+    for usage in anthropic_usage(org, day, revision):
+        for token_type, _ in ANTHROPIC_TOKEN_TYPES:
+            grain = (usage.workspace_id, usage.model, usage.service_tier, usage.context_window, token_type)
+            counts[grain] = counts.get(grain, 0) + getattr(usage, token_type.replace(".", "_"))
+        searches[usage.workspace_id] = searches.get(usage.workspace_id, 0) + usage.web_search_requests
     records: list[AnthropicCost] = []
     for workspace in org.workspaces:
-        for line in lines:
-            if not _present(45, org.seed, day, revision, workspace, line[0]):
-                continue
-            forced = (0, 2)[len(records)] if len(records) < 2 else None
-            cents = _anthropic_cents(forced, org.seed, day, revision, workspace, line[0])
-            records.append(AnthropicCost(day, workspace, *line, amount_cents=cents))
+        for model, name in ANTHROPIC_MODELS:
+            for tier in ANTHROPIC_TIERS:
+                for window in _windows(model):
+                    for token_type, label in ANTHROPIC_TOKEN_TYPES:
+                        count = counts.get((workspace, model, tier, window, token_type), 0)
+                        if not count:
+                            continue
+                        cents = anthropic_token_cents(count, anthropic_price(model, token_type, tier, window))
+                        description = _description(name, label, tier, window)
+                        records.append(
+                            AnthropicCost(day, workspace, description, "tokens", model, tier, window, token_type, cents)
+                        )
+        if searches.get(workspace):
+            cents = anthropic_token_cents(searches[workspace], ANTHROPIC_WEB_SEARCH_PER_1000.scaleb(3))
+            records.append(
+                AnthropicCost(day, workspace, "Web Search Usage", "web_search", None, None, None, None, cents)
+            )
+        if _present(45, org.seed, day, revision, workspace, "Code Execution Usage"):
+            cents = _anthropic_cents(org.seed, day, revision, workspace, "Code Execution Usage")
+            records.append(
+                AnthropicCost(day, workspace, "Code Execution Usage", "code_execution", None, None, None, None, cents)
+            )
     return records
 
 
@@ -259,7 +421,12 @@ def _tokens(low: int, high: int, *parts: object) -> int:
     return low + digest("tokens", *parts) % (high - low + 1)
 
 
-def openai_usage(org: FakeOrg, day: date, revision: int = 0) -> list[OpenAIUsage]:
+# --- Usage --------------------------------------------------------------------------------------
+
+
+def openai_usage(org: FakeOrg, day: date, revision: int = 0, lagging: bool = False) -> list[OpenAIUsage]:
+    """The day's usage records; ``lagging``: as a report that lags the costs serves it, without
+    the records of some (project, API key, model) (``late_grains``)."""
     _check(org, "openai")
     records: list[OpenAIUsage] = []
     for key in org.api_keys:
@@ -282,27 +449,147 @@ def openai_usage(org: FakeOrg, day: date, revision: int = 0) -> list[OpenAIUsage
                         service_tier=tier,
                         input_tokens=input_tokens,
                         output_tokens=_tokens(100, 1_000_000, "out", *parts),
-                        input_cached_tokens=_tokens(0, input_tokens // 2, "cached", *parts),
+                        input_cached_tokens=0 if audio else _tokens(0, input_tokens // 2, "cached", *parts),
                         input_audio_tokens=_tokens(1, 200_000, "audio-in", *parts) if audio else 0,
                         output_audio_tokens=_tokens(1, 100_000, "audio-out", *parts) if audio else 0,
                         num_model_requests=_tokens(1, 20_000, "requests", *parts),
                     )
                 )
+    records = _with_every_form(org, day, revision, records)
+    if lagging:
+        late = late_grains(org, day, revision)
+        records = [r for r in records if (r.project_id, r.api_key_id, r.model) not in late]
     return records
 
 
-def anthropic_usage(org: FakeOrg, day: date, revision: int = 0) -> list[AnthropicUsage]:
+def _count_for(price: Decimal, start: int, step: int, max_decimals: int, wanted: Callable[[Decimal], bool]) -> int:
+    """The first count from ``start`` (by ``step``) whose amount at ``price`` is ``wanted``."""
+    count = start
+    for _ in range(100_000):
+        if wanted(openai_token_amount(count, price, max_decimals)):
+            return count
+        count += step
+    raise AssertionError("no token count gives the wanted amount")  # pragma: no cover
+
+
+def _digits(amount: Decimal) -> int:
+    return len(amount.as_tuple().digits)
+
+
+def _with_every_form(org: FakeOrg, day: date, revision: int, records: list[OpenAIUsage]) -> list[OpenAIUsage]:
+    """The day's usage with three token counts chosen so that the day's cost lines show every form
+    of a float amount, also once summed over a project's API keys (each is the only key of its
+    project with that model): a tiny amount (gpt-4o-mini input: 4.5e-07), one with exactly 9
+    decimals (gpt-4o-mini cached input: 1.500000075) and one of 17 significant digits (gpt-4o
+    output: 3.0864175000000003; with ``max_decimals`` 9, 12345678.123456789)."""
+    parts = (org.seed, day, revision)
+    mini, four_o = OPENAI_MODELS[1], OPENAI_MODELS[0]
+    first = org.projects[0]
+    tiny_key, nine_key = (k for k in org.api_keys if k.owner_id == first)
+    seventeen_project = org.projects[1 % len(org.projects)]
+    seventeen_key = [k for k in org.api_keys if k.owner_id == seventeen_project][digest("form", *parts) % 2]
+    kept = [
+        r
+        for r in records
+        if not (r.project_id == first and r.model == mini)
+        and not (r.project_id == seventeen_project and r.model == four_o)
+    ]
+    d = org.max_decimals
+    # gpt-4o-mini cached input costs 0.075 per 1M: an odd count gives 9 decimals, and from 13.4M
+    # tokens on an amount of at least 1
+    nine = _count_for(
+        OPENAI_PRICES[mini]["cached input"],
+        14_000_001 + 2 * (digest("nine", *parts) % 20_000_000),
+        2,
+        d,
+        lambda a: -a.as_tuple().exponent == 9 and 1 <= a < 100,  # type: ignore[operator]
+    )
+    # 17 significant digits within the org's decimals: an amount from 10^(16 - d) (1 when d >= 16),
+    # low in its decade, where a float's repr needs all 17 digits more often
+    scale = 10 ** (5 + max(0, 16 - d))
+    seventeen = _count_for(
+        OPENAI_PRICES[four_o]["output"],
+        scale + digest("seventeen", *parts) % (2 * scale),
+        1,
+        d,
+        lambda a: _digits(a) == 17,
+    )
+    in_17 = _tokens(1_000, 5_000_000, "in-17", *parts)
+    forced = [
+        OpenAIUsage(
+            day,
+            first,
+            tiny_key.user_id,
+            tiny_key.id,
+            mini,
+            False,
+            "default",
+            1 + digest("tiny", *parts) % 6,
+            1,
+            0,
+            0,
+            0,
+            1,
+        ),
+        OpenAIUsage(
+            day,
+            first,
+            nine_key.user_id,
+            nine_key.id,
+            mini,
+            False,
+            "default",
+            nine,
+            _tokens(100, 1_000_000, "out-9", *parts),
+            nine,
+            0,
+            0,
+            _tokens(1, 20_000, "requests-9", *parts),
+        ),
+        OpenAIUsage(
+            day,
+            seventeen_project,
+            seventeen_key.user_id,
+            seventeen_key.id,
+            four_o,
+            False,
+            "default",
+            in_17,
+            seventeen,
+            _tokens(0, in_17 // 2, "cached-17", *parts),
+            0,
+            0,
+            _tokens(1, 20_000, "requests-17", *parts),
+        ),
+    ]
+    order = {key.id: index for index, key in enumerate(org.api_keys)}
+    return sorted(
+        [*kept, *forced],
+        key=lambda r: (
+            order[r.api_key_id],
+            OPENAI_MODELS.index(r.model),
+            OPENAI_USAGE_TIERS.index((r.batch, r.service_tier)),
+        ),
+    )
+
+
+def anthropic_usage(org: FakeOrg, day: date, revision: int = 0, lagging: bool = False) -> list[AnthropicUsage]:
+    """The day's usage records; ``lagging``: as a report that lags the costs serves it, without
+    the records of some (workspace, model, service tier, context window) (``late_grains``)."""
     _check(org, "anthropic")
     callers: list[tuple[str | None, str | None]] = [(k.id, k.owner_id) for k in org.api_keys]
     callers.append((None, None))  # the Console's own usage: no key, default workspace
+    # Every day, the default workspace's first key runs a Sonnet batch with 5-minute cache writes
+    # (USD 1.875 per 1M: 7 decimals of a cent), an odd count of them in the workspace, so that
+    # every day has an amount of 9 decimals in dollars.
+    nine = (callers[0][0], ANTHROPIC_MODELS[0][0], "batch", ANTHROPIC_CONTEXT_WINDOWS[0])
     records: list[AnthropicUsage] = []
     for key_id, workspace in callers:
         for model, _ in ANTHROPIC_MODELS:
-            for tier in ("standard", "batch"):
-                windows = _windows(model)
-                for window in windows:
+            for tier in ANTHROPIC_TIERS:
+                for window in _windows(model):
                     parts = (org.seed, day, revision, key_id, workspace, model, tier, window)
-                    if not _present(35, *parts):
+                    if not _present(35, *parts) and (key_id, model, tier, window) != nine:
                         continue
                     records.append(
                         AnthropicUsage(
@@ -320,7 +607,38 @@ def anthropic_usage(org: FakeOrg, day: date, revision: int = 0) -> list[Anthropi
                             web_search_requests=_tokens(0, 40, "search", *parts) if tier == "standard" else 0,
                         )
                     )
+    grain = (callers[0][1], *nine[1:])
+    same = [r for r in records if (r.workspace_id, r.model, r.service_tier, r.context_window) == grain]
+    if sum(r.cache_creation_ephemeral_5m_input_tokens for r in same) % 2 == 0:
+        at = records.index(next(r for r in same if r.api_key_id == nine[0]))
+        forced = records[at]
+        records[at] = replace(
+            forced, cache_creation_ephemeral_5m_input_tokens=forced.cache_creation_ephemeral_5m_input_tokens + 1
+        )
+    if lagging:
+        late = late_grains(org, day, revision)
+        records = [r for r in records if (r.workspace_id, r.model, r.service_tier, r.context_window) not in late]
     return records
+
+
+def late_grains(org: FakeOrg, day: date, revision: int = 0) -> set[tuple[Any, ...]]:
+    """What a lagging usage report of the day misses: every record of about a third of the cost
+    lines' grains (OpenAI: project, API key, model; Anthropic: workspace, model, service tier,
+    context window), at least one, never all of them when there are two or more."""
+    grains: set[tuple[Any, ...]]
+    if org.vendor == "openai":
+        grains = {(r.project_id, r.api_key_id, r.model) for r in openai_usage(org, day, revision)}
+    else:
+        grains = {
+            (r.workspace_id, r.model, r.service_tier, r.context_window) for r in anthropic_usage(org, day, revision)
+        }
+    ordered = sorted(grains, key=str)
+    late = {grain for grain in ordered if digest("late", org.seed, day, revision, grain) % 3 == 0}
+    if not late and ordered:
+        late = {ordered[digest("late-one", org.seed, day, revision) % len(ordered)]}
+    if len(late) == len(ordered) > 1:
+        late.discard(ordered[0])
+    return late
 
 
 def second_of_day(record: OpenAIUsage | AnthropicUsage, org: FakeOrg, revision: int = 0) -> int:
@@ -354,11 +672,15 @@ def expected_costs(org: FakeOrg | str, day: date, revision: int = 0) -> list[Ope
     return anthropic_costs(found, day, revision)
 
 
-def expected_usage(org: FakeOrg | str, day: date, revision: int = 0) -> list[OpenAIUsage] | list[AnthropicUsage]:
+def expected_usage(
+    org: FakeOrg | str, day: date, revision: int = 0, lagging: bool = False
+) -> list[OpenAIUsage] | list[AnthropicUsage]:
+    """The day's usage records at the vendor's finest grain (``lagging``: as a lagging report
+    serves them, without ``late_grains``)."""
     found = resolve_org(org)
     if found.vendor == "openai":
-        return openai_usage(found, day, revision)
-    return anthropic_usage(found, day, revision)
+        return openai_usage(found, day, revision, lagging)
+    return anthropic_usage(found, day, revision, lagging)
 
 
 def expected_cost_total(org: FakeOrg | str, day: date, revision: int = 0) -> Decimal:
@@ -366,11 +688,11 @@ def expected_cost_total(org: FakeOrg | str, day: date, revision: int = 0) -> Dec
     return sum_exact(record.amount for record in expected_costs(org, day, revision))
 
 
-def expected_token_totals(org: FakeOrg | str, day: date, revision: int = 0) -> dict[str, int]:
+def expected_token_totals(org: FakeOrg | str, day: date, revision: int = 0, lagging: bool = False) -> dict[str, int]:
     """The day's token counts summed per field (the vendor's field names; Anthropic's nested
     fields flattened as ``cache_creation_ephemeral_1h_input_tokens``, ``web_search_requests``)."""
     found = resolve_org(org)
-    records: Sequence[Any] = expected_usage(found, day, revision)
+    records: Sequence[Any] = expected_usage(found, day, revision, lagging)
     fields = OPENAI_TOKEN_FIELDS if found.vendor == "openai" else ANTHROPIC_TOKEN_FIELDS
     return {name: sum(getattr(record, name) for record in records) for name in fields}
 
