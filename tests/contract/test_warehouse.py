@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -433,3 +433,69 @@ def test_a_union_view_spans_the_prefixed_tables_on_their_shared_columns_with_exa
     wh.warehouse.upsert_rows(third, "k", [{"k": "c1", "BilledCost": Decimal("-1.5")}])
     wh.warehouse.ensure_union_view("acme_corp", "focus_costs", "focus_")  # a new provider joins the view
     assert [row[0] for row in wh.rows(f"SELECT k FROM {view} ORDER BY k")] == ["a1", "b1", "c1"]
+
+
+# -- a table an earlier version made -------------------------------------------------------------
+SCHEMA_PATCH_GAP = (
+    "bqemulator 1.4.0 keeps a tables.patch schema in its metadata but adds no column to the table it"
+    " stores, and runs ALTER COLUMN SET DATA TYPE as a no-op. Covered up to the wire below."
+)
+EARLIER = TableSpec(
+    dataset="evolving",
+    name="daily",
+    columns=(Column("day", "DATE", "REQUIRED"), Column("amount", "NUMERIC")),
+    partition_field="day",
+)
+
+
+def test_a_table_an_earlier_version_made_gains_the_new_nullable_columns_keeping_its_rows(
+    wh: WarehouseUnderTest, request: pytest.FixtureRequest
+) -> None:
+    expect_emulator_gap(request, wh, SCHEMA_PATCH_GAP)
+    wh.warehouse.ensure_table(EARLIER)
+    wh.warehouse.query(
+        f"INSERT INTO {wh.table(EARLIER)} (day, amount) VALUES (DATE '2026-01-01', CAST('1.5' AS NUMERIC))",
+        {},
+        labels=LABELS,
+    )
+    later = replace(EARLIER, columns=(*EARLIER.columns, Column("note", "STRING"), Column("count", "INT64")))
+    wh.warehouse.ensure_table(later)
+    assert wh.rows(f"SELECT day, amount, note, count FROM {wh.table(later)}") == [
+        (date(2026, 1, 1), Decimal("1.5"), None, None)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        ((Column("day", "DATE", "REQUIRED"), Column("amount", "STRING")), "amount is NUMERIC, declared STRING"),
+        ((*EARLIER.columns, Column("id", "STRING", "REQUIRED")), "id (required) is missing"),
+    ],
+)
+def test_a_table_that_cannot_take_the_declared_schema_is_refused_naming_the_difference(
+    wh: WarehouseUnderTest, columns: tuple[Column, ...], named: str
+) -> None:
+    wh.warehouse.ensure_table(EARLIER)
+    with pytest.raises(TerminalError, match="does not match its pipeline's schema") as refused:
+        wh.warehouse.ensure_table(replace(EARLIER, columns=columns))
+    assert named in refused.value.message and "Drop the table and re-run its days" in refused.value.message
+
+
+def test_bringing_a_table_up_to_its_schema_patches_the_new_columns_and_widens_by_ddl(
+    recorded: tuple[Any, RecordingSession],
+) -> None:
+    warehouse, session = recorded
+    warehouse.ensure_table(EARLIER)
+    later = replace(EARLIER, columns=(EARLIER.columns[0], Column("amount", "BIGNUMERIC"), Column("note", "STRING")))
+    session.sent.clear()
+    warehouse.ensure_table(later)
+    [ddl] = [json.loads(body)["query"] for method, url, body in session.sent if method == "POST" and "/queries" in url]
+    assert ddl == f"ALTER TABLE `{warehouse.project}.evolving.daily` ALTER COLUMN `amount` SET DATA TYPE BIGNUMERIC"
+    [patch] = [json.loads(body) for method, url, body in session.sent if method in {"PATCH", "PUT"}]
+    assert [(field["name"], field["type"]) for field in patch["schema"]["fields"]][-1] == ("note", "STRING")
+    stored = warehouse._client().get_table(f"{warehouse.project}.evolving.daily")
+    assert "note" in [field.name for field in stored.schema]
+    # once per process: the next load into the same declaration asks nothing
+    session.sent.clear()
+    warehouse.ensure_table(later)
+    assert session.sent == []

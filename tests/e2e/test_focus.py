@@ -256,5 +256,5 @@ def test_a_table_that_cannot_be_brought_up_to_its_schema_fails_the_run_naming_wh
     assert run["status"] == "FAILED"
     message = run["error_message"]
     assert "does not match its pipeline's schema" in message, message
-    assert "BilledCost is VARCHAR, declared DECIMAL(38, 9)" in message, message
+    assert "BilledCost is STRING, declared NUMERIC" in message, message
     assert "EffectiveCost (required) is missing" in message, message

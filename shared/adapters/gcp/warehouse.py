@@ -22,10 +22,12 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from shared.errors import TerminalError
+from shared.adapters import schema_evolution
+from shared.errors import TerminalError, TransientError
 from shared.ports import JobLabels, LoadResult, QueryResult, QueryValue, TableSpec
 
 from .errors import RetryPolicy, translated
@@ -146,6 +148,9 @@ class BigQueryWarehouse:
         self._client_instance: Any = None
         self._lock = threading.Lock()
         self._ensured: set[str] = set()
+        """Datasets known to exist."""
+        self._ensured_tables: set[TableSpec] = set()
+        """Tables known to exist with (at least) these declared columns."""
 
     # -- the client, built on first use -----------------------------------------------------
     def _client(self) -> Any:
@@ -208,16 +213,16 @@ class BigQueryWarehouse:
     def ensure_table(self, table: TableSpec) -> None:
         """Creates the table if missing, day-partitioned and clustered as specified.
 
-        An existing table is left as it is, like ``CREATE TABLE IF NOT EXISTS``: changing a
-        schema or a partitioning is a migration, not something a run does on the side.
+        An existing table made by an earlier version of its pipeline is brought up to the declared
+        schema where no value is lost, else refused naming the differences (``schema_evolution``);
+        its partitioning and clustering are left as they are.
         """
         from google.cloud import bigquery
 
-        table_id = self._table_id(table)
-        if table_id in self._ensured:
+        if table in self._ensured_tables:
             return
         self.ensure_dataset(table.dataset)
-        spec = bigquery.Table(table_id, schema=self._schema(table))
+        spec = bigquery.Table(self._table_id(table), schema=self._schema(table))
         if table.partition_field:
             spec.time_partitioning = bigquery.TimePartitioning(
                 type_=bigquery.TimePartitioningType.DAY, field=table.partition_field
@@ -227,8 +232,36 @@ class BigQueryWarehouse:
         if table.description:
             spec.description = table.description
         with translated(f"Table {table.dataset}.{table.name} could not be created"):
-            self._client().create_table(spec, exists_ok=True, retry=self._api_retry())
-        self._ensured.add(table_id)
+            # an existing table comes back as it is (exists_ok reads it), so comparing costs no call
+            existing = self._client().create_table(spec, exists_ok=True, retry=self._api_retry())
+        self._evolve(existing, table)
+        self._ensured_tables.add(table)
+
+    def _evolve(self, existing: Any, table: TableSpec) -> None:
+        change = schema_evolution.plan(table, {field.name: field.field_type for field in existing.schema})
+        if not change:
+            return
+        with translated(f"Table {table.dataset}.{table.name} could not be brought up to its schema"):
+            if change.widened:
+                # a type change is DDL only (tables.patch refuses it); NUMERIC -> BIGNUMERIC keeps every value
+                alters = ", ".join(
+                    f"ALTER COLUMN `{column.name}` SET DATA TYPE {column.type}" for column in change.widened
+                )
+                self._client().query_and_wait(
+                    f"ALTER TABLE `{self._table_id(table)}` {alters}", retry=self._api_retry(), job_retry=JOB_RESTARTS
+                )
+                existing = self._client().get_table(self._table_id(table), retry=self._api_retry())
+            if change.added:
+                from google.api_core.exceptions import PreconditionFailed
+
+                existing.schema = [*existing.schema, *self._schema(replace(table, columns=change.added))]
+                try:
+                    # the patch carries the table's etag: it fails if another run changed the table since
+                    self._client().update_table(existing, ["schema"], retry=self._api_retry())
+                except PreconditionFailed:
+                    raise TransientError(
+                        f"Table {table.dataset}.{table.name} changed while being brought up to its schema"
+                    ) from None
 
     def query(
         self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None

@@ -7,7 +7,6 @@ fully qualified names work on both. Pipeline SQL arrives in BigQuery dialect and
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from shared.adapters import schema_evolution
 from shared.adapters.views import union_select
 from shared.errors import CloudActError, TerminalError, TransientError
 from shared.ports import JobLabels, LoadResult, QueryResult, QueryValue, TableSpec
@@ -34,27 +34,24 @@ DUCKDB_TYPES = {
     "TIMESTAMP": "TIMESTAMPTZ",
     "JSON": "JSON",
 }
+BIGQUERY_TYPES = {
+    "VARCHAR": "STRING",
+    "BIGINT": "INT64",
+    "DOUBLE": "FLOAT64",
+    "DECIMAL(38,9)": "NUMERIC",
+    "DECIMAL(38,18)": "BIGNUMERIC",
+    "BOOLEAN": "BOOL",
+    "DATE": "DATE",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "JSON": "JSON",
+}
+"""The column types DuckDB's catalog reports, by the BigQuery name a pipeline declares them with."""
 
 
 def _quote(identifier: str) -> str:
     # identifiers reaching here come from validated config and org records; quoting is for
     # hyphenated project ids, not a defence
     return '"' + identifier.replace('"', '""') + '"'
-
-
-_DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
-
-
-def _canonical(duckdb_type: str) -> str:
-    """A type as DuckDB reports it in its catalog: TIMESTAMPTZ is TIMESTAMP WITH TIME ZONE there."""
-    return duckdb_type.replace(" ", "").replace("TIMESTAMPTZ", "TIMESTAMPWITHTIMEZONE")
-
-
-def _more_places(found: str, declared: str) -> bool:
-    """A decimal column declared with more places than it has (NUMERIC to BIGNUMERIC). DuckDB's
-    ALTER converts every value or none: one too large for the new type fails the change whole."""
-    old, new = _DECIMAL.fullmatch(found), _DECIMAL.fullmatch(_canonical(declared))
-    return old is not None and new is not None and int(new.group(2)) > int(old.group(2))
 
 
 def translate_error(exc: Exception) -> CloudActError:
@@ -169,36 +166,23 @@ class DuckDBWarehouse:
                 self._evolved.add(table)
 
     def _evolve(self, table: TableSpec) -> None:
-        """Brings a table made by an earlier version of its pipeline up to the declared schema, where
-        that loses nothing: a missing nullable column is added, a decimal column widened to more
-        places. Anything else (a required column missing, another type) is refused with what differs,
-        rather than failing later on an insert that names neither table nor remedy."""
-        name = self._table_name(table)
+        """The table brought up to its declared schema where nothing is lost (schema_evolution)."""
         cursor = self._cursor()
         cursor.execute(
             "SELECT column_name, data_type FROM duckdb_columns()"
             " WHERE database_name = $1 AND schema_name = $2 AND table_name = $3",
             [self.project, table.dataset, table.name],
         )
-        existing = {column: _canonical(kind) for column, kind in cursor.fetchall()}
-        problems: list[str] = []
-        for column in table.columns:
-            declared = DUCKDB_TYPES[column.type]
-            found = existing.get(column.name)
-            if found is None and column.mode != "REQUIRED":
-                cursor.execute(f"ALTER TABLE {name} ADD COLUMN {_quote(column.name)} {declared}")
-            elif found is None:
-                problems.append(f"{column.name} (required) is missing")
-            elif found != _canonical(declared):
-                if _more_places(found, declared):
-                    cursor.execute(f"ALTER TABLE {name} ALTER COLUMN {_quote(column.name)} TYPE {declared}")
-                else:
-                    problems.append(f"{column.name} is {found}, declared {declared}")
-        if problems:
-            raise TerminalError(
-                f"Table {table.dataset}.{table.name} does not match its pipeline's schema: {'; '.join(problems)}."
-                " Drop the table and re-run its days, or start from a new data folder"
+        found = {column: BIGQUERY_TYPES.get(kind, kind) for column, kind in cursor.fetchall()}
+        change = schema_evolution.plan(table, found)
+        name = self._table_name(table)
+        for column in change.added:
+            # IF NOT EXISTS: another thread's load may have added it since the catalog was read
+            cursor.execute(
+                f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {_quote(column.name)} {DUCKDB_TYPES[column.type]}"
             )
+        for column in change.widened:
+            cursor.execute(f"ALTER TABLE {name} ALTER COLUMN {_quote(column.name)} TYPE {DUCKDB_TYPES[column.type]}")
 
     def query(
         self, sql: str, params: Mapping[str, QueryValue], *, labels: JobLabels, max_bytes_billed: int | None = None
